@@ -1,0 +1,23 @@
+/**
+ * The shardctl command tree. Each command lives in commands/<noun>.ts and
+ * registers itself here; commands are thin: parse, load config, open the
+ * runtime, call the library, render.
+ */
+import { Command } from 'commander'
+import type { CliIO } from './io.js'
+import { registerIdCommands } from './commands/id.js'
+
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('shardctl')
+    .description('move a live MySQL order system onto 120 + 120 logical shards without losing an order')
+    .option('-c, --config <file>', 'config file (else $SHARDKIT_CONFIG, else ./shardkit.json)')
+    .option('--debug', 'print stack traces on errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+  registerIdCommands(program, io)
+  return program
+}

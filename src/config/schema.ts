@@ -1,0 +1,284 @@
+/**
+ * The shape of `shardkit.json`, validated with zod so that every problem in a
+ * file is reported at once with its path. `parseConfig` turns a raw object
+ * (already read from disk, `${VAR}`s not yet expanded) into a resolved
+ * {@link ShardkitConfig} or throws `CONFIG_INVALID` listing every problem.
+ */
+import { z } from 'zod'
+import { ShardkitError } from '../errors.js'
+import { redactUrl } from '../redact.js'
+import { LOGICAL_SHARDS, type Dimension, DIMENSIONS } from '../router/shard-function.js'
+
+const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/
+const IDENT_MSG = 'must be a plain identifier (letters, digits, _ or $, starting with a letter or _, at most 64 characters)'
+const identifier = z.string({ error: 'must be a string' }).regex(IDENT_RE, IDENT_MSG)
+/** An identifier that may contain `{shard}`, expanded to the 3-digit logical shard (007). */
+const templatedIdentifier = z
+  .string({ error: 'must be a string' })
+  .refine((s) => IDENT_RE.test(s.replaceAll('{shard}', '000')), { message: `${IDENT_MSG}; {shard} may appear and becomes the 3-digit shard number` })
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+function urlOf(protocols: readonly string[], example: string) {
+  return z.string({ error: 'must be a string' }).superRefine((s, ctx) => {
+    const probe = s.replace(ENV_REF, 'x')
+    let u: URL
+    try {
+      u = new URL(probe)
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `is not a valid URL; write it like ${example}` })
+      return
+    }
+    if (!protocols.includes(u.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `must use ${protocols.join(' or ')} (got ${u.protocol}); write it like ${example}` })
+    } else if (u.hostname === '') {
+      ctx.addIssue({ code: 'custom', message: `has no host; write it like ${example}` })
+    }
+  })
+}
+const mysqlUrl = urlOf(['mysql:', 'mariadb:'], 'mysql://user:${PASSWORD}@127.0.0.1:3306')
+const redisUrl = urlOf(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')
+
+const decimalId = z
+  .union([z.string(), z.number()], { error: 'must be a decimal string such as "1000000"' })
+  .superRefine((v, ctx) => {
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v) || v < 0) ctx.addIssue({ code: 'custom', message: 'must be a non-negative integer; write large ids as decimal strings' })
+      return
+    }
+    if (!/^(0|[1-9][0-9]{0,18})$/.test(v) || BigInt(v) > 2n ** 63n - 1n) {
+      ctx.addIssue({ code: 'custom', message: 'must be a decimal string from "0" to "9223372036854775807" without leading zeros' })
+    }
+  })
+  .transform((v) => String(v))
+
+/** `"0-59"`, `"7"`, `"0-9,20-29"` or a number. */
+const shardSet = z.union([z.number(), z.string()], { error: 'must be a shard number or a range like "0-59"' })
+
+const placementEntry = z.strictObject({
+  shards: shardSet,
+  host: z.string({ error: 'must name a host from "hosts"' }),
+  database: templatedIdentifier,
+  table: templatedIdentifier,
+})
+
+const dimensionSchema = z.strictObject({
+  /** The shard function. Only `mod` exists today: `key mod 120`. */
+  shardFunction: z.literal('mod', { error: 'must be "mod" (key mod 120)' }).default('mod'),
+  placement: z.array(placementEntry, { error: 'must be a list of { shards, host, database, table }' }).min(1, 'must place the 120 logical shards'),
+})
+
+export const configSchema = z.strictObject({
+  legacy: z.strictObject({
+    url: mysqlUrl,
+    database: identifier,
+    table: identifier,
+    primaryKey: identifier.default('order_id'),
+    userColumn: identifier.default('user_id'),
+    merchantColumn: identifier.default('merchant_id'),
+    /** Every legacy order id is at or below this; every new id is above it. */
+    idCeiling: decimalId,
+  }),
+  control: z.strictObject({
+    url: mysqlUrl,
+    database: identifier.default('shardkit_control'),
+  }),
+  redis: z
+    .strictObject({
+      url: redisUrl.default('redis://127.0.0.1:6379'),
+      keyPrefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits, : _ . -').default('shardkit:'),
+    })
+    .default({ url: 'redis://127.0.0.1:6379', keyPrefix: 'shardkit:' }),
+  hosts: z.record(identifier, mysqlUrl, { error: 'must map host names to mysql:// URLs' }),
+  dimensions: z.strictObject({
+    user: dimensionSchema,
+    merchant: dimensionSchema,
+  }),
+  idgen: z
+    .strictObject({
+      /** How long a worker lease lives without renewal. */
+      leaseTtlMs: z.number().int().min(3_000, 'must be at least 3000 ms').max(3_600_000).default(30_000),
+      /** How far the generator may run ahead of the wall clock before failing with ID_CLOCK_BEHIND. */
+      maxLeadMs: z.number().int().min(1).max(60_000).default(1_000),
+    })
+    .default({ leaseTtlMs: 30_000, maxLeadMs: 1_000 }),
+})
+
+export type RawConfig = z.input<typeof configSchema>
+
+/** One logical shard's physical home. */
+export interface ShardPlacement {
+  readonly dimension: Dimension
+  readonly shard: number
+  readonly host: string
+  readonly database: string
+  readonly table: string
+}
+
+export interface DimensionConfig {
+  readonly shardFunction: 'mod'
+  /** Exactly 120 entries, index = logical shard. */
+  readonly shards: readonly ShardPlacement[]
+}
+
+/** A validated config with `${VAR}`s expanded and shard ranges resolved. */
+export interface ShardkitConfig {
+  readonly legacy: {
+    readonly url: string
+    readonly database: string
+    readonly table: string
+    readonly primaryKey: string
+    readonly userColumn: string
+    readonly merchantColumn: string
+    readonly idCeiling: string
+  }
+  readonly control: { readonly url: string; readonly database: string }
+  readonly redis: { readonly url: string; readonly keyPrefix: string }
+  readonly hosts: Readonly<Record<string, string>>
+  readonly dimensions: Readonly<Record<Dimension, DimensionConfig>>
+  readonly idgen: { readonly leaseTtlMs: number; readonly maxLeadMs: number }
+}
+
+/** One problem found in a config file. */
+export interface ConfigProblem {
+  /** Dotted path into the file, e.g. `dimensions.user.placement[2].shards`. */
+  readonly path: string
+  readonly message: string
+}
+
+function pathString(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`
+  return out || '(root)'
+}
+
+/** Parses `"0-9,20-29"` into shard numbers, or returns a problem message. */
+export function parseShardSet(spec: string | number): number[] | string {
+  const parts = typeof spec === 'number' ? [String(spec)] : spec.split(',').map((s) => s.trim())
+  const out: number[] = []
+  for (const part of parts) {
+    const m = /^(\d{1,3})(?:\s*-\s*(\d{1,3}))?$/.exec(part)
+    if (!m) return `"${part}" is not a shard number or range; write "0-59" or "7"`
+    const lo = Number(m[1])
+    const hi = m[2] === undefined ? lo : Number(m[2])
+    if (hi < lo) return `range "${part}" runs backwards; write "${hi}-${lo}"`
+    if (hi >= LOGICAL_SHARDS) return `shard ${hi} is out of range; logical shards are 0-${LOGICAL_SHARDS - 1}`
+    for (let s = lo; s <= hi; s++) out.push(s)
+  }
+  return out
+}
+
+/** Expands `{shard}` to the 3-digit shard number. */
+export function expandShardTemplate(template: string, shard: number): string {
+  return template.replaceAll('{shard}', String(shard).padStart(3, '0'))
+}
+
+function expandEnv(value: string, path: string, env: Readonly<Record<string, string | undefined>>, problems: ConfigProblem[]): string {
+  return value.replace(ENV_REF, (_m, name: string) => {
+    const v = env[name]
+    if (v === undefined) {
+      problems.push({ path, message: `refers to \${${name}}, which is not set; export ${name} or write the value in the file` })
+      return ''
+    }
+    return encodeURIComponent(v)
+  })
+}
+
+/**
+ * Validates a raw config object and resolves it.
+ * @param raw the parsed JSON
+ * @param env where `${VAR}` references are looked up (the loader passes `process.env`)
+ * @throws ShardkitError `CONFIG_INVALID` with `details.problems` listing every `path: message`
+ * @example parseConfig(JSON.parse(text), process.env)
+ */
+export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}): ShardkitConfig {
+  const result = configSchema.safeParse(raw)
+  const problems: ConfigProblem[] = []
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      problems.push({ path: pathString(issue.path), message: issue.message })
+    }
+    throw configError(problems)
+  }
+  const c = result.data
+  const url = (v: string, p: string) => expandEnv(v, p, env, problems)
+  const hosts: Record<string, string> = {}
+  for (const [name, u] of Object.entries(c.hosts)) hosts[name] = url(u, `hosts.${name}`)
+  if (Object.keys(hosts).length === 0) problems.push({ path: 'hosts', message: 'names no host; add at least one, e.g. "h1": "mysql://root@127.0.0.1:3306"' })
+
+  const dimensions = {} as Record<Dimension, DimensionConfig>
+  const tableOwner = new Map<string, string>()
+  for (const dim of DIMENSIONS) {
+    const d = c.dimensions[dim]
+    const slots: (ShardPlacement | undefined)[] = new Array(LOGICAL_SHARDS).fill(undefined)
+    d.placement.forEach((entry, i) => {
+      const base = `dimensions.${dim}.placement[${i}]`
+      if (!(entry.host in c.hosts)) {
+        problems.push({ path: `${base}.host`, message: `names host "${entry.host}", which is not in "hosts" (known: ${Object.keys(c.hosts).join(', ') || 'none'})` })
+      }
+      const set = parseShardSet(entry.shards)
+      if (typeof set === 'string') {
+        problems.push({ path: `${base}.shards`, message: set })
+        return
+      }
+      for (const shard of set) {
+        if (slots[shard] !== undefined) {
+          problems.push({ path: `${base}.shards`, message: `places ${dim} shard ${shard} a second time; each shard 0-119 must appear exactly once` })
+          continue
+        }
+        const p: ShardPlacement = {
+          dimension: dim,
+          shard,
+          host: entry.host,
+          database: expandShardTemplate(entry.database, shard),
+          table: expandShardTemplate(entry.table, shard),
+        }
+        const key = `${hosts[entry.host] ?? entry.host}/${p.database}.${p.table}`
+        const owner = tableOwner.get(key)
+        if (owner !== undefined) {
+          problems.push({ path: `${base}.table`, message: `puts ${dim} shard ${shard} in ${p.database}.${p.table} on host ${entry.host}, which already holds ${owner}; give each shard its own table (use {shard} in the name)` })
+        } else tableOwner.set(key, `${dim} shard ${shard}`)
+        slots[shard] = p
+      }
+    })
+    const missing = slots.flatMap((s, i) => (s === undefined ? [i] : []))
+    if (missing.length > 0) {
+      problems.push({ path: `dimensions.${dim}.placement`, message: `does not place ${dim} shards ${compactRanges(missing)}; each shard 0-119 must appear exactly once` })
+    }
+    dimensions[dim] = { shardFunction: d.shardFunction, shards: slots as ShardPlacement[] }
+  }
+  const legacyUrl = url(c.legacy.url, 'legacy.url')
+  const controlUrl = url(c.control.url, 'control.url')
+  const redis = { url: url(c.redis.url, 'redis.url'), keyPrefix: c.redis.keyPrefix }
+  if (problems.length > 0) throw configError(problems)
+  return {
+    legacy: { ...c.legacy, url: legacyUrl },
+    control: { url: controlUrl, database: c.control.database },
+    redis,
+    hosts,
+    dimensions,
+    idgen: c.idgen,
+  }
+}
+
+/** `[0,1,2,5,7,8]` -> `"0-2, 5, 7-8"`. */
+export function compactRanges(nums: readonly number[]): string {
+  const out: string[] = []
+  let i = 0
+  while (i < nums.length) {
+    let j = i
+    while (j + 1 < nums.length && nums[j + 1] === nums[j]! + 1) j++
+    out.push(i === j ? `${nums[i]}` : `${nums[i]}-${nums[j]}`)
+    i = j + 1
+  }
+  return out.join(', ')
+}
+
+function configError(problems: ConfigProblem[]): ShardkitError {
+  const lines = problems.map((p) => `  ${p.path}: ${redactUrl(p.message)}`)
+  return new ShardkitError(
+    'CONFIG_INVALID',
+    `the config has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
+    { problems: problems.map((p) => `${p.path}: ${p.message}`) },
+  )
+}
