@@ -6,6 +6,7 @@
 import { Command } from 'commander'
 import type { CliIO } from './io.js'
 import { registerIdCommands } from './commands/id.js'
+import { registerProvisionCommands } from './commands/provision.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -19,5 +20,6 @@ export function buildProgram(io: CliIO): Command {
     })
     .exitOverride()
   registerIdCommands(program, io)
+  registerProvisionCommands(program, io)
   return program
 }

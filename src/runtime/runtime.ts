@@ -26,6 +26,8 @@ export interface Runtime {
   legacy(): Pool
   /** The control database's pool (default database = control.database; it may not exist before `provision`). */
   control(): Pool
+  /** A pool on the control server without a default database (for creating it). */
+  controlServer(): Pool
   /** The shared Redis command connection, opened on first use. */
   redis(): Redis
   /** A new Redis connection for pub/sub; the runtime closes it with the rest. */
@@ -80,6 +82,10 @@ class RuntimeImpl implements Runtime {
 
   control(): Pool {
     return this.pool('control', this.config.control.url, this.config.control.database)
+  }
+
+  controlServer(): Pool {
+    return this.pool('control-server', this.config.control.url)
   }
 
   private newRedis(): Redis {
