@@ -19,6 +19,27 @@ export {
   assertIdSyntax,
   compareIds,
   classifyId,
+  shardOfId,
   type IdFields,
   type DecodedId,
 } from './idgen/layout.js'
+export {
+  DualWriteStore,
+  type DualWriteStoreOptions,
+  type StageSource as DualWriteStageSource,
+  type OrderRow,
+  type OrderEventInput,
+  type PrimaryWriteContext,
+  type DualWriteStats,
+  type OrderPage,
+} from './dualwrite/store.js'
+export { readJournalDepth, readJournalStatus, drainJournal, type PrimaryJournalStatus, type DrainOptions, type DrainResult } from './dualwrite/journal.js'
+export { JournalDrainer, type JournalDrainerOptions } from './dualwrite/drainer.js'
+export { provision, type ProvisionReport, type ProvisionOptions } from './provision/index.js'
+export { StageWatcher, type StageWatcherOptions } from './cutover/watcher.js'
+export { STAGES, stagePolicy, readsFromShards, type Stage, type StageState, type StagePolicy } from './cutover/stages.js'
+export { moveStage, type MoveOptions, type MoveResult, type StepReport } from './cutover/steps.js'
+export { readCutoverStatus, type CutoverStatus } from './cutover/status.js'
+export { openIdGenerator, IdGenerator, type IdGeneratorOptions, type IdGeneratorStatus } from './idgen/generator.js'
+export { MysqlLeaseStore, ensureLeaseSchema, LEASE_TABLE, WORKER_COUNT, type LeaseStore, type LeaseRequest, type LeaseGrant } from './idgen/lease.js'
+export { systemClock, offsetClock, ManualClock, type Clock } from './idgen/clock.js'

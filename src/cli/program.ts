@@ -7,6 +7,8 @@ import { Command } from 'commander'
 import type { CliIO } from './io.js'
 import { registerIdCommands } from './commands/id.js'
 import { registerProvisionCommands } from './commands/provision.js'
+import { registerDualwriteCommands } from './commands/dualwrite.js'
+import { registerCutoverCommands } from './commands/cutover.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -21,5 +23,7 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
   registerIdCommands(program, io)
   registerProvisionCommands(program, io)
+  registerDualwriteCommands(program, io)
+  registerCutoverCommands(program, io)
   return program
 }

@@ -35,7 +35,102 @@ export const CONTROL_TABLES: readonly TableDef[] = [
   PRIMARY KEY (order_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
+  {
+    name: 'shardkit_stage',
+    owner: 'cutover',
+    // The durable copy of the cutover stage (one row, id = 1); Redis holds the live copy.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_stage')} (
+  id TINYINT UNSIGNED NOT NULL,
+  stage VARCHAR(16) NOT NULL,
+  version BIGINT NOT NULL,
+  read_percent TINYINT UNSIGNED NOT NULL,
+  changed_at DATETIME(3) NOT NULL,
+  stage_entered_at DATETIME(3) NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
+  {
+    name: 'shardkit_cutover_audit',
+    owner: 'cutover',
+    // Append-only: one row per cutover move attempt (done, aborted, refused). Never updated.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_cutover_audit')} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  at DATETIME(3) NOT NULL,
+  actor VARCHAR(128) NOT NULL,
+  action VARCHAR(16) NOT NULL,
+  outcome VARCHAR(16) NOT NULL,
+  from_stage VARCHAR(16) NOT NULL,
+  from_version BIGINT NOT NULL,
+  from_percent TINYINT UNSIGNED NOT NULL,
+  to_stage VARCHAR(16) NULL,
+  to_version BIGINT NULL,
+  to_percent TINYINT UNSIGNED NULL,
+  reason VARCHAR(512) NULL,
+  forced TINYINT(1) NOT NULL DEFAULT 0,
+  forced_guards VARCHAR(255) NOT NULL DEFAULT '',
+  fence_ms INT UNSIGNED NULL,
+  detail VARCHAR(1024) NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
+  {
+    name: 'id_worker_lease',
+    owner: 'idgen',
+    // One row per id-generator worker number (0..255, seeded on first use). A
+    // generator takes a row by compare-and-set on `version` once `lease_expires_at`
+    // (database time, UTC) has passed, renews it, and never issues an id whose
+    // time is above `reserved_until_ms` (Unix ms): the next holder starts after it.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'id_worker_lease')} (
+  worker_id SMALLINT UNSIGNED NOT NULL,
+  owner VARCHAR(128) NOT NULL DEFAULT '',
+  owner_token CHAR(32) NOT NULL DEFAULT '',
+  version BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  lease_expires_at DATETIME(3) NOT NULL DEFAULT '1970-01-01 00:00:01.000',
+  reserved_until_ms BIGINT NOT NULL DEFAULT 0,
+  acquired_at DATETIME(3) NULL,
+  renewed_at DATETIME(3) NULL,
+  released_at DATETIME(3) NULL,
+  PRIMARY KEY (worker_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
 ]
 
 /** Tables in every database that may be a write primary (legacy and user-dimension databases). */
-export const PRIMARY_TABLES: readonly TableDef[] = []
+export const PRIMARY_TABLES: readonly TableDef[] = [
+  {
+    name: 'shardkit_journal',
+    owner: 'dualwrite',
+    // One row per primary write whose secondaries are not yet known to hold the
+    // primary's row: written in the primary transaction (intent), deleted once
+    // every secondary holds the row. Keys only, never row data.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_journal')} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  order_id BIGINT NOT NULL,
+  op VARCHAR(8) NOT NULL,
+  secondaries VARCHAR(32) NOT NULL,
+  user_id BIGINT NOT NULL,
+  merchant_id BIGINT NOT NULL,
+  prev_merchant_id BIGINT NULL,
+  attempts INT UNSIGNED NOT NULL DEFAULT 0,
+  last_error VARCHAR(64) NULL,
+  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  next_attempt_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (id),
+  KEY idx_order (order_id),
+  KEY idx_next (next_attempt_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
+  {
+    name: 'shardkit_fence',
+    owner: 'cutover',
+    // The write fence (one row, id = 1): every primary write transaction reads it
+    // LOCK IN SHARE MODE and checks its stage version; a stage switch holds it
+    // exclusively (writes wait), then opens it at the new version.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_fence')} (
+  id TINYINT UNSIGNED NOT NULL,
+  stage_version BIGINT NOT NULL,
+  state VARCHAR(8) NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB`,
+  },
+]

@@ -15,21 +15,25 @@ import { LOGICAL_SHARDS } from '../router/shard-function.js'
 
 /** 2025-01-01T00:00:00.000Z */
 export const ID_EPOCH_MS = Date.UTC(2025, 0, 1)
+/** Milliseconds since the epoch: 69.7 years. */
 export const TIME_BITS = 41
+/** Leased worker numbers: 256 generators at once. */
 export const WORKER_BITS = 8
+/** Ids per millisecond per worker: 128. */
 export const SEQUENCE_BITS = 7
+/** The user's logical shard, 0..119 (120..127 never appear in a valid id). */
 export const SHARD_BITS = 7
 
+/** The largest time field (ms since the epoch). */
 export const MAX_TIME = 2 ** TIME_BITS - 1
+/** The largest worker number (255). */
 export const MAX_WORKER = 2 ** WORKER_BITS - 1
+/** The largest sequence number within a millisecond (127). */
 export const MAX_SEQUENCE = 2 ** SEQUENCE_BITS - 1
 /** The last millisecond an id can carry: 2094-09-07T15:47:35.551Z. */
 export const ID_TIME_LIMIT_MS = ID_EPOCH_MS + MAX_TIME
 
-const SHARD_SHIFT = 0n
-const SEQ_SHIFT = BigInt(SHARD_BITS)
-const WORKER_SHIFT = BigInt(SHARD_BITS + SEQUENCE_BITS)
-const TIME_SHIFT = BigInt(SHARD_BITS + SEQUENCE_BITS + WORKER_BITS)
+/** The largest id: 2^63-1, the largest signed BIGINT. */
 export const MAX_ID = 2n ** 63n - 1n
 const MAX_ID_STRING = MAX_ID.toString()
 
@@ -70,11 +74,20 @@ export function encodeId(f: IdFields): string {
 
 /**
  * Packs fields that the caller has already range-checked. The generator's hot
- * path: Number arithmetic for the low 22 bits, one BigInt for the time part.
+ * path: Number arithmetic only (no BigInt), exact because every intermediate
+ * stays below 2^53. The id is written as `p * 10^6 + q` with `q < 10^6`:
+ * `time * 2^22 = (th * 10^6 + tl) * 2^22`, so `p = th * 2^22` (< 9.3e12) and
+ * `q = tl * 2^22 + low` (< 4.2e12) before carrying q's millions into p.
  */
 export function encodeIdUnchecked(time: number, worker: number, sequence: number, shard: number): string {
   const low = worker * 16384 + sequence * 128 + shard
-  return ((BigInt(time) << TIME_SHIFT) | BigInt(low)).toString()
+  const th = Math.floor(time / 1e6)
+  let p = th * 4194304
+  let q = (time - th * 1e6) * 4194304 + low
+  const carry = Math.floor(q / 1e6)
+  p += carry
+  q -= carry * 1e6
+  return p === 0 ? String(q) : String(p) + String(1e6 + q).slice(1)
 }
 
 /**
@@ -106,28 +119,55 @@ export function shardFieldUnchecked(id: string): number {
   return Number(tail) & 127
 }
 
+/** Splits a syntactically valid id into its time field and its low 22 bits with Number arithmetic only. */
+function splitId(id: string): { time: number; low: number } {
+  // id = hi * 10^6 + lo with hi < 9.3e12; hi = h1 * 2^22 + h0, so
+  // id = h1 * 10^6 * 2^22 + (h0 * 10^6 + lo), and the bracket (< 4.2e12) splits by 2^22.
+  const n = id.length
+  const hi = n > 6 ? Number(id.slice(0, n - 6)) : 0
+  const lo = n > 6 ? Number(id.slice(n - 6)) : Number(id)
+  const h1 = Math.floor(hi / 4194304)
+  const r = (hi - h1 * 4194304) * 1e6 + lo
+  const rHigh = Math.floor(r / 4194304)
+  return { time: h1 * 1e6 + rHigh, low: r - rHigh * 4194304 }
+}
+
+function badShard(id: string, shard: number, what: string): ShardkitError {
+  return new ShardkitError('ID_INVALID', `${what} "${id}" has shard field ${shard}; new order ids carry a user shard from 0 to ${LOGICAL_SHARDS - 1}, so this is not one (a legacy id must be at or below the configured ceiling)`, { argument: what })
+}
+
 /**
  * Decodes a new-style id.
  * @throws ShardkitError `ID_INVALID` if the string is not an id or its shard field is 120..127
  */
 export function decodeId(id: string, what = 'order id'): DecodedId {
   assertIdSyntax(id, what)
-  const n = BigInt(id)
-  const shard = Number((n >> SHARD_SHIFT) & 127n)
-  if (shard >= LOGICAL_SHARDS) {
-    throw new ShardkitError('ID_INVALID', `${what} "${id}" has shard field ${shard}; new order ids carry a user shard from 0 to ${LOGICAL_SHARDS - 1}, so this is not one (a legacy id must be at or below the configured ceiling)`, { argument: what })
-  }
-  const time = Number(n >> TIME_SHIFT)
+  const { time, low } = splitId(id)
+  const shard = low & 127
+  if (shard >= LOGICAL_SHARDS) throw badShard(id, shard, what)
   const timestampMs = ID_EPOCH_MS + time
   return {
     id,
     time,
-    worker: Number((n >> WORKER_SHIFT) & 255n),
-    sequence: Number((n >> SEQ_SHIFT) & 127n),
+    worker: low >>> 14,
+    sequence: (low >>> 7) & 127,
     shard,
     timestampMs,
     iso: new Date(timestampMs).toISOString(),
   }
+}
+
+/**
+ * The owning user's logical shard of a new-style id: the router's hot path.
+ * Validates the string (no BigInt is built) and the shard field.
+ * @throws ShardkitError `ID_INVALID` if the string is not an id or its shard field is 120..127
+ * @example shardOfId(newId) === shardOfKey(userId)
+ */
+export function shardOfId(id: string, what = 'order id'): number {
+  assertIdSyntax(id, what)
+  const shard = shardFieldUnchecked(id)
+  if (shard >= LOGICAL_SHARDS) throw badShard(id, shard, what)
+  return shard
 }
 
 /** Compares two id strings numerically (shorter is smaller; same length compares lexically). */

@@ -1,0 +1,108 @@
+/**
+ * Bounded work on a secondary's connection. A dead or unreachable host must
+ * cost a request at most `timeoutMs`: mysql2 waits up to its connectTimeout
+ * for a new connection, and a query on a half-open socket waits forever, so
+ * both the acquire and the query race a timer, and a connection that timed
+ * out is destroyed instead of going back to the pool.
+ */
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
+import { ShardkitError } from '../errors.js'
+import type { Runtime } from '../runtime/runtime.js'
+import { LEGACY_HOST, type Location } from './placement.js'
+import { VERSION_COLUMN, type RowShape } from './row-sql.js'
+
+/** The pool that serves a location: the legacy pool for the legacy side, else the host's pool. */
+export function poolFor(rt: Runtime, host: string): Pool {
+  return host === LEGACY_HOST ? rt.legacy() : rt.host(host)
+}
+
+function timeoutError(l: Pick<Location, 'host' | 'database'>, ms: number): ShardkitError {
+  return new ShardkitError('SHARD_TIMEOUT', `host ${l.host} did not answer within ${ms} ms; the write is journaled and the drainer will retry`, { host: l.host, database: l.database }, { retryable: true })
+}
+
+/**
+ * Runs `fn` on a connection from `pool`, all within `timeoutMs`.
+ * @throws ShardkitError `SHARD_TIMEOUT` past the bound; the driver's error otherwise
+ */
+export async function withBoundedConnection<T>(pool: Pool, where: Pick<Location, 'host' | 'database'>, timeoutMs: number, fn: (conn: PoolConnection, remainingMs: () => number) => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  const remaining = () => Math.max(1, deadline - Date.now())
+  let timer: NodeJS.Timeout | undefined
+  let timedOut = false
+  const acquire = pool.getConnection()
+  let conn: PoolConnection
+  try {
+    conn = await Promise.race([
+      acquire,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true
+          reject(timeoutError(where, timeoutMs))
+        }, timeoutMs)
+      }),
+    ])
+  } catch (err) {
+    // A connection that arrives after we gave up goes straight back.
+    if (timedOut) acquire.then((c) => c.release(), () => undefined)
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  let broken = false
+  try {
+    return await Promise.race([
+      fn(conn, remaining),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          broken = true
+          reject(timeoutError(where, timeoutMs))
+        }, remaining())
+      }),
+    ])
+  } catch (err) {
+    if ((err as { fatal?: boolean }).fatal) broken = true
+    throw err
+  } finally {
+    clearTimeout(timer)
+    if (broken) conn.destroy()
+    else conn.release()
+  }
+}
+
+/** A query with mysql2's own per-query timeout (it closes the connection when it fires). */
+export async function boundedQuery(conn: PoolConnection, sql: string, values: unknown[], timeoutMs: number): Promise<unknown> {
+  const [res] = await conn.query({ sql, timeout: timeoutMs }, values)
+  return res
+}
+
+const shapes = new WeakMap<Runtime, Promise<RowShape>>()
+
+/**
+ * The legacy table's columns (every side has the same, provision copies them),
+ * read once per runtime from information_schema.
+ * @throws ShardkitError `PRECONDITION_FAILED` when the legacy table does not exist or has no `version` column
+ */
+export function rowShape(rt: Runtime): Promise<RowShape> {
+  let p = shapes.get(rt)
+  if (!p) {
+    const { legacy } = rt.config
+    p = (async () => {
+      const [rows] = await rt
+        .legacy()
+        .query<RowDataPacket[]>('SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION', [legacy.database, legacy.table])
+      const columns = rows.map((r) => String(r.name))
+      if (columns.length === 0) {
+        throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${legacy.database}.${legacy.table} does not exist; check legacy.database and legacy.table in the config`, { database: legacy.database, table: legacy.table })
+      }
+      for (const c of [legacy.primaryKey, legacy.userColumn, legacy.merchantColumn, VERSION_COLUMN]) {
+        if (!columns.includes(c)) {
+          throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${legacy.database}.${legacy.table} has no column ${c}; dual writes need the key columns and an INT UNSIGNED \`version\` column`, { column: c })
+        }
+      }
+      return { columns, primaryKey: legacy.primaryKey, userColumn: legacy.userColumn, merchantColumn: legacy.merchantColumn }
+    })()
+    p.catch(() => shapes.delete(rt))
+    shapes.set(rt, p)
+  }
+  return p
+}

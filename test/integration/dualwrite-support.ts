@@ -1,0 +1,88 @@
+/**
+ * Shared helpers of the dual-write integration tests: a fixed stage source
+ * (the stage source is an interface; a fixed one is not a mock of any
+ * service), fence rows opened at the stage version, and direct reads of the
+ * physical tables.
+ */
+import type { Pool, RowDataPacket } from 'mysql2/promise'
+import type { ShardkitConfig } from '../../src/config/schema.js'
+import type { Stage, StageState } from '../../src/cutover/stages.js'
+import { primaryDatabases, type Location } from '../../src/dualwrite/placement.js'
+import { createMysqlPool, qualified } from '../../src/runtime/mysql.js'
+import { encodeId } from '../../src/idgen/layout.js'
+import { shardOfKey } from '../../src/router/shard-function.js'
+import type { OrderRow } from '../../src/dualwrite/store.js'
+
+/** A stage source a test moves by hand; every move bumps the version and reopens the fences at it. */
+export class FixedStage {
+  state: StageState = { stage: 'legacy', version: 1, readPercent: 0, changedAt: new Date(0).toISOString() }
+  readonly ready = true
+  constructor(private readonly config: ShardkitConfig, private readonly pools: (host: string) => Pool) {}
+  current(): StageState {
+    return this.state
+  }
+  async set(stage: Stage, readPercent?: number): Promise<StageState> {
+    const pct = readPercent ?? (stage === 'read-shards' ? 50 : stage === 'write-shards' || stage === 'shards' ? 100 : 0)
+    this.state = { stage, version: this.state.version + 1, readPercent: pct, changedAt: new Date().toISOString() }
+    await openFences(this.config, this.pools, this.state.version)
+    return this.state
+  }
+}
+
+/** Opens the fence row (id=1, per the cutover contract) of every primary database at `version`. */
+export async function openFences(config: ShardkitConfig, pools: (host: string) => Pool, version: number): Promise<void> {
+  for (const p of primaryDatabases(config)) {
+    await pools(p.host).query(
+      `INSERT INTO ${qualified(p.database, 'shardkit_fence')} (id, stage_version, state) VALUES (1, ?, 'open') ON DUPLICATE KEY UPDATE stage_version = VALUES(stage_version), state = 'open'`,
+      [version],
+    )
+  }
+}
+
+/** Pools by host name (`legacy` included) on the servers of a config; end them with `endPools`. */
+export function hostPools(config: ShardkitConfig): { get: (host: string) => Pool; end: () => Promise<void> } {
+  const pools = new Map<string, Pool>()
+  return {
+    get(host: string) {
+      let p = pools.get(host)
+      if (!p) {
+        p = createMysqlPool(host === 'legacy' ? config.legacy.url : config.hosts[host]!, { connectionLimit: 4 })
+        pools.set(host, p)
+      }
+      return p
+    },
+    async end() {
+      await Promise.all([...pools.values()].map((p) => p.end()))
+    },
+  }
+}
+
+/** The row at a physical location, or undefined. */
+export async function physicalRow(pool: Pool, l: Location, orderId: string): Promise<OrderRow | undefined> {
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT * FROM ${qualified(l.database, l.table)} WHERE order_id = ?`, [orderId])
+  return rows[0] as OrderRow | undefined
+}
+
+let seq = 0
+/** A new-style order id for a user (distinct within the process). */
+export function newOrderId(userId: string): string {
+  seq++
+  return encodeId({ time: 10_000_000 + seq, worker: 7, sequence: seq % 128, shard: shardOfKey(userId) })
+}
+
+/** A legacy-shaped order row. */
+export function orderRow(orderId: string, userId: string, merchantId: string, over: OrderRow = {}): OrderRow {
+  return {
+    order_id: orderId,
+    user_id: userId,
+    merchant_id: merchantId,
+    status: 'created',
+    total_cents: 1999,
+    currency: 'CNY',
+    items: '[{"sku":"A-1","qty":2}]',
+    address: '1 Test Road',
+    phone: '555-0100',
+    note: null,
+    ...over,
+  }
+}
