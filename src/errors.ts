@@ -13,6 +13,7 @@ export type ShardkitErrorCode =
   | 'CONFIG_NOT_FOUND'
   | 'ID_INVALID'
   | 'SHARD_KEY_IMMUTABLE'
+  | 'SQL_INPUT_INVALID'
   // refused precondition: exit 3
   | 'PRECONDITION_FAILED'
   | 'SCATTER_REFUSED'
@@ -78,6 +79,7 @@ const EXIT_CODES: Partial<Record<ShardkitErrorCode, number>> = {
   CONFIG_NOT_FOUND: 2,
   ID_INVALID: 2,
   SHARD_KEY_IMMUTABLE: 2,
+  SQL_INPUT_INVALID: 2,
   PRECONDITION_FAILED: 3,
   SCATTER_REFUSED: 3,
   PROVISION_CONFLICT: 3,

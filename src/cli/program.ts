@@ -9,6 +9,7 @@ import { registerIdCommands } from './commands/id.js'
 import { registerProvisionCommands } from './commands/provision.js'
 import { registerDualwriteCommands } from './commands/dualwrite.js'
 import { registerCutoverCommands } from './commands/cutover.js'
+import { registerSqlCommands } from './commands/sql.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -25,5 +26,6 @@ export function buildProgram(io: CliIO): Command {
   registerProvisionCommands(program, io)
   registerDualwriteCommands(program, io)
   registerCutoverCommands(program, io)
+  registerSqlCommands(program, io)
   return program
 }

@@ -1,0 +1,154 @@
+/**
+ * The plan one statement gets: its class, the logical shards and physical
+ * tables it touches, the SQL each shard runs, the merge step, and which side
+ * serves it at a cutover stage. Pure: the config is the topology.
+ */
+import type { ShardkitConfig } from '../config/schema.js'
+import { STAGES, type Stage } from '../cutover/stages.js'
+import { ShardkitError } from '../errors.js'
+import { classifyId, shardFieldUnchecked } from '../idgen/layout.js'
+import { LOGICAL_SHARDS, shardOfKey } from '../router/shard-function.js'
+import type { Classification, KeyValue, SqlLayout } from './classify.js'
+import { classifyStatement } from './linter.js'
+import { parseStatement, renderStatement } from './parse.js'
+
+/** One physical target of a plan. */
+export interface PlanTarget {
+  readonly dimension: 'user' | 'merchant'
+  readonly shard: number
+  readonly host: string
+  readonly database: string
+  readonly table: string
+  readonly sql: string
+}
+
+/** The plan for one statement. */
+export interface StatementPlan extends Omit<Classification, 'keys'> {
+  readonly statement: string
+  /** Logical shards touched, ascending; null when only a lookup can tell (legacy order ids, unbound placeholders). */
+  readonly shards: readonly number[] | null
+  readonly lookup: boolean
+  readonly targets: readonly PlanTarget[]
+  readonly stage: Stage
+  /** Which side serves the statement at `stage`, and why. */
+  readonly servedBy: 'legacy' | 'shards'
+  readonly servedNote: string
+  readonly error?: string
+}
+
+/** The classifier's view of the config's legacy table. */
+export function layoutOf(config: ShardkitConfig): SqlLayout {
+  const l = config.legacy
+  return { database: l.database, table: l.table, userColumn: l.userColumn, merchantColumn: l.merchantColumn, primaryKey: l.primaryKey }
+}
+
+/** Replaces `?` placeholders outside strings and comments with literals (tokenizer pass, not a regex). */
+export function bindParams(sql: string, params: readonly unknown[]): string {
+  let out = ''
+  let p = 0
+  let quote = 0
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql.charCodeAt(i)
+    if (quote !== 0) {
+      if (c === 92 && quote !== 96) { out += sql[i]! + (sql[i + 1] ?? ''); i++; continue }
+      if (c === quote) quote = 0
+    } else if (c === 39 || c === 34 || c === 96) quote = c
+    else if (c === 63) {
+      if (p >= params.length) throw new ShardkitError('USAGE', `--params has ${params.length} values but the statement has more ? placeholders`, { argument: '--params' })
+      out += literal(params[p++])
+      continue
+    }
+    out += sql[i]
+  }
+  if (p < params.length) throw new ShardkitError('USAGE', `--params has ${params.length} values but the statement has ${p} ? placeholders`, { argument: '--params' })
+  return out
+}
+
+function literal(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL'
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v)
+  if (typeof v === 'boolean') return v ? '1' : '0'
+  return "'" + String(v).replace(/\\/g, '\\\\').replace(/'/g, "''") + "'"
+}
+
+/** Logical shards for the key values, or null when a lookup (or a value) is needed. */
+function shardsFor(config: ShardkitConfig, v: Classification): { shards: number[] | null; lookup: boolean } {
+  if (v.class === 'scatter') return { shards: Array.from({ length: LOGICAL_SHARDS }, (_, i) => i), lookup: false }
+  if (!v.dimension || v.keys.length === 0 || v.class === 'other' || v.class === 'unparsed') return { shards: null, lookup: false }
+  const set = new Set<number>()
+  let lookup = false
+  for (const k of v.keys as KeyValue[]) {
+    if (k === null || !/^\d+$/.test(k)) return { shards: null, lookup: false }
+    if (v.dimension === 'order') {
+      if (classifyId(k, config.legacy.idCeiling) === 'legacy') { lookup = true; continue }
+      set.add(shardFieldUnchecked(k))
+    } else set.add(shardOfKey(k))
+  }
+  if (lookup) return { shards: set.size > 0 ? [...set].sort((a, b) => a - b) : null, lookup: true }
+  return { shards: [...set].sort((a, b) => a - b), lookup: false }
+}
+
+const SENTINEL_DB = 'shardkit_db_sentinel'
+const SENTINEL_TABLE = 'shardkit_table_sentinel'
+
+function retarget(node: unknown, layout: SqlLayout): void {
+  if (Array.isArray(node)) { node.forEach((n) => retarget(n, layout)); return }
+  if (typeof node !== 'object' || node === null) return
+  const n = node as Record<string, unknown>
+  if (typeof n.table === 'string' && 'db' in n && n.table.toLowerCase() === layout.table.toLowerCase() && (n.db == null || String(n.db).toLowerCase() === layout.database.toLowerCase())) {
+    n.db = SENTINEL_DB
+    n.table = SENTINEL_TABLE
+  }
+  for (const k of Object.keys(n)) retarget(n[k], layout)
+}
+
+/** A multi-shard read with `LIMIT n OFFSET k` must read `k + n` rows from each shard and skip after merging. */
+function pushDownLimit(ast: unknown): void {
+  const a = (Array.isArray(ast) ? ast[0] : ast) as { limit?: { seperator?: string; value?: { type: string; value: unknown }[] } } | undefined
+  const vals = a?.limit?.value
+  if (!a?.limit || !vals || vals.length !== 2 || vals.some((v) => v.type !== 'number')) return
+  const [count, offset] = a.limit.seperator === 'offset' ? [Number(vals[0]!.value), Number(vals[1]!.value)] : [Number(vals[1]!.value), Number(vals[0]!.value)]
+  a.limit = { seperator: '', value: [{ type: 'number', value: count + offset }] }
+}
+
+/**
+ * Plans one statement against the sharded layout at a cutover stage.
+ * @throws ShardkitError `USAGE` when params do not match the placeholders or the stage is unknown
+ * @example planStatement(config, 'SELECT * FROM orders WHERE user_id = ?', ['42']).shards // [42]
+ */
+export function planStatement(config: ShardkitConfig, sql: string, params: readonly unknown[] = [], opts: { stage?: Stage } = {}): StatementPlan {
+  const stage = opts.stage ?? 'shards'
+  if (!STAGES.includes(stage)) throw new ShardkitError('USAGE', `--stage must be one of ${STAGES.join(', ')} (got "${stage}")`, { argument: '--stage' })
+  const layout = layoutOf(config)
+  const bound = params.length > 0 ? bindParams(sql, params) : sql
+  const v = classifyStatement(bound, layout)
+  const { shards, lookup } = shardsFor(config, v)
+  const targets: PlanTarget[] = []
+  const parsed = parseStatement(sql)
+  if (shards && parsed.ok && v.class !== 'other' && v.class !== 'unparsed') {
+    retarget(parsed.ast, layout)
+    if (shards.length > 1) pushDownLimit(parsed.ast)
+    const template = renderStatement(parsed.ast, parsed.dialect)
+    // order ids carry the user shard; a write's merchant copy follows the row's merchant_id (written by the dual-write store)
+    const dimension: 'user' | 'merchant' = v.dimension === 'merchant' ? 'merchant' : 'user'
+    for (const shard of shards) {
+      const p = config.dimensions[dimension].shards[shard]!
+      targets.push({ dimension, shard, host: p.host, database: p.database, table: p.table, sql: template.split('`' + SENTINEL_DB + '`').join('`' + p.database + '`').split('`' + SENTINEL_TABLE + '`').join('`' + p.table + '`') })
+    }
+  }
+  const { servedBy, servedNote } = served(stage, v.kind)
+  const { keys: _keys, ...rest } = v
+  return { ...rest, statement: sql, shards, lookup, targets, stage, servedBy, servedNote }
+}
+
+function served(stage: Stage, kind: Classification['kind']): { servedBy: 'legacy' | 'shards'; servedNote: string } {
+  const i = STAGES.indexOf(stage)
+  if (kind === 'write') {
+    return i >= STAGES.indexOf('write-shards')
+      ? { servedBy: 'shards', servedNote: `at ${stage} writes go to the user shards first (the merchant copy, by the row's merchant_id${stage === 'write-shards' ? ', and legacy' : ''} as secondaries)` }
+      : { servedBy: 'legacy', servedNote: `at ${stage} writes go to the legacy primary${i >= 1 ? ', then the user and merchant shards as secondaries' : ''}` }
+  }
+  return i >= STAGES.indexOf('read-shards')
+    ? { servedBy: 'shards', servedNote: stage === 'read-shards' ? 'at read-shards reads go to the shards for the users in the read percentage, else legacy' : `at ${stage} reads go to the shards` }
+    : { servedBy: 'legacy', servedNote: `at ${stage} reads go to the legacy table${stage === 'shadow-read' ? ' (a sample is also read from the shards and compared)' : ''}` }
+}
