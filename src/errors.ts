@@ -91,6 +91,8 @@ const EXIT_CODES: Partial<Record<ShardkitErrorCode, number>> = {
   VERSION_CONFLICT: 3,
   ALREADY_RUNNING: 5,
   INCONSISTENT: 4,
+  // stopped by a signal after a checkpoint; the same command resumes
+  ABORTED: 130,
 }
 
 /**

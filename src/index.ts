@@ -53,3 +53,5 @@ export { classifyAst, SQL_CLASSES, type SqlClass, type SqlLayout, type Classific
 export { digestOf, type Digest } from './sql/digest.js'
 export { readStatements, type LogFormat, type LoggedStatement } from './sql/log-readers.js'
 export { lintSchema, readSchemaFacts, type SchemaFacts, type SchemaFinding } from './sql/schema-lint.js'
+export { runBackfill, readBackfillStatus, type BackfillOptions, type BackfillProgress, type BackfillResult, type BackfillStatus } from './backfill/index.js'
+export { runVerify, readLastVerify, recordVerifyRun, type VerifyOptions, type VerifyResult, type VerifySummary, type Difference } from './verify/index.js'

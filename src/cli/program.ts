@@ -7,6 +7,8 @@ import { Command } from 'commander'
 import type { CliIO } from './io.js'
 import { registerIdCommands } from './commands/id.js'
 import { registerProvisionCommands } from './commands/provision.js'
+import { registerBackfillCommands } from './commands/backfill.js'
+import { registerVerifyCommands } from './commands/verify.js'
 import { registerDualwriteCommands } from './commands/dualwrite.js'
 import { registerCutoverCommands } from './commands/cutover.js'
 import { registerSqlCommands } from './commands/sql.js'
@@ -24,6 +26,8 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
   registerIdCommands(program, io)
   registerProvisionCommands(program, io)
+  registerBackfillCommands(program, io)
+  registerVerifyCommands(program, io)
   registerDualwriteCommands(program, io)
   registerCutoverCommands(program, io)
   registerSqlCommands(program, io)

@@ -11,6 +11,8 @@
  * fixed, databases come from the validated topology.
  */
 import { qualified } from '../runtime/mysql.js'
+import { CHECKPOINT_TABLE_DEF } from '../backfill/checkpoints.js'
+import { VERIFY_RUN_TABLE_DEF } from '../verify/status.js'
 
 export interface TableDef {
   /** Table name. */
@@ -23,6 +25,8 @@ export interface TableDef {
 
 /** Tables in the control database. */
 export const CONTROL_TABLES: readonly TableDef[] = [
+  CHECKPOINT_TABLE_DEF,
+  VERIFY_RUN_TABLE_DEF,
   {
     name: 'order_lookup',
     owner: 'router',

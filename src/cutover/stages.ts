@@ -1,7 +1,7 @@
 /**
- * The cutover stages and what each means for one request (pure). Written by
- * the dual-write helper from the shared contract while this file was missing;
- * the cutover owns it.
+ * The cutover stages and what each means for one request (pure). The moves
+ * between them are in transitions.ts; the switch that moves the fleet is
+ * steps.ts.
  */
 
 export const STAGES = ['legacy', 'dual-write', 'shadow-read', 'read-shards', 'write-shards', 'shards'] as const

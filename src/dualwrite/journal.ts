@@ -55,7 +55,8 @@ export interface PrimaryJournalStatus {
 const STATUS_TIMEOUT_MS = 5_000
 
 /** Depth and oldest entry age of every primary's journal; unreachable primaries are reported, not thrown. */
-export async function readJournalStatus(rt: Runtime): Promise<PrimaryJournalStatus[]> {
+export async function readJournalStatus(rt: Runtime, opts: { minAgeMs?: number } = {}): Promise<PrimaryJournalStatus[]> {
+  const minAgeUs = Math.max(0, Math.round((opts.minAgeMs ?? 0) * 1000))
   const limit = pLimit(4)
   return Promise.all(
     primaryDatabases(rt.config).map((p) =>
@@ -63,7 +64,9 @@ export async function readJournalStatus(rt: Runtime): Promise<PrimaryJournalStat
         try {
           return await withBoundedConnection(poolFor(rt, p.host), p, STATUS_TIMEOUT_MS, async (c) => {
             const [rows] = await c.query<RowDataPacket[]>(
-              `SELECT COUNT(*) AS n, TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)) AS age_us FROM ${qualified(p.database, JOURNAL_TABLE)}`,
+              `SELECT COUNT(*) AS n, TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)) AS age_us FROM ${qualified(p.database, JOURNAL_TABLE)}
+                WHERE created_at <= NOW(3) - INTERVAL ? MICROSECOND`,
+              [minAgeUs],
             )
             const r = rows[0]!
             return { primary: p.name, side: p.side, depth: Number(r.n), oldestAgeMs: r.age_us === null ? null : Math.max(0, Math.round(Number(r.age_us) / 1000)) }
@@ -78,13 +81,16 @@ export async function readJournalStatus(rt: Runtime): Promise<PrimaryJournalStat
 }
 
 /**
- * Journal depth per primary (`legacy`, or `<host>/<database>`). A database
+ * Journal depth per primary (`legacy`, or `<host>/<database>`). With
+ * `minAgeMs`, only entries older than that count: every write leaves an
+ * intent entry for the few ms its secondaries take, so under traffic the
+ * backlog that matters is what outlived its own write. A database
  * whose journal table does not exist counts 0 (nothing can have been
  * journaled there).
  * @throws ShardkitError `SHARD_FAILED` when a primary's journal cannot be read: an unknown depth is never reported as 0
  */
-export async function readJournalDepth(rt: Runtime): Promise<{ total: number; byPrimary: Record<string, number> }> {
-  const status = await readJournalStatus(rt)
+export async function readJournalDepth(rt: Runtime, opts: { minAgeMs?: number } = {}): Promise<{ total: number; byPrimary: Record<string, number> }> {
+  const status = await readJournalStatus(rt, opts)
   const bad = status.filter((s) => s.error !== undefined && s.error !== 'NOT_PROVISIONED')
   if (bad.length > 0) {
     throw new ShardkitError('SHARD_FAILED', `cannot read the dual-write journal on ${bad.map((b) => b.primary).join(', ')}; bring the host back, then retry`, { primaries: bad.map((b) => b.primary) }, { retryable: true })

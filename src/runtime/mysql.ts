@@ -38,6 +38,9 @@ export function createMysqlPool(url: string, settings: PoolSettings = {}): Pool 
     charset: 'utf8mb4_general_ci',
     multipleStatements: false,
     enableKeepAlive: true,
+    // JSON columns come back as the server's exact text: a copy or checksum
+    // must never re-serialise row data (key order and spacing would change).
+    jsonStrings: true,
   }
   const socket = u.searchParams.get('socket')
   if (socket) opts.socketPath = socket

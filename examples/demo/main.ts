@@ -1,0 +1,46 @@
+/**
+ * `npm run demo [-- --orders N --rps R --keep --json]`: the one-command
+ * migration rehearsal (see rehearsal.ts). Progress on stderr, the report on
+ * stdout; exit 0 only when every expectation held.
+ */
+import { parseArgs } from 'node:util'
+import { redactText } from '../../src/index.js'
+import { resolveServices } from '../../test/support/services.js'
+import { runRehearsal } from './rehearsal.js'
+import { formatReport } from './report.js'
+
+function usage(msg: string): never {
+  process.stderr.write(`demo: ${msg}\nusage: npm run demo -- [--orders N] [--rps R] [--keep] [--json]\n`)
+  process.exit(2)
+}
+
+let args
+try {
+  args = parseArgs({ options: { orders: { type: 'string', default: '200000' }, rps: { type: 'string', default: '100' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+} catch (err) {
+  usage((err as Error).message)
+}
+const orders = Number(args.orders)
+if (!Number.isInteger(orders) || orders < 1 || orders > 50_000_000) usage(`--orders must be a whole number from 1 to 50000000 (got ${args.orders})`)
+const rps = Number(args.rps)
+if (!Number.isFinite(rps) || rps <= 0 || rps > 10_000) usage(`--rps must be a number above 0, at most 10000 (got ${args.rps})`)
+
+// SHARDKIT_DEMO_* URLs, else the local defaults, else (with a Docker engine) testcontainers: the same
+// resolution the test suite uses.
+let services: Awaited<ReturnType<typeof resolveServices>>
+try {
+  services = await resolveServices({ ...process.env, SHARDKIT_TEST_MYSQL_URL: process.env.SHARDKIT_DEMO_MYSQL_URL, SHARDKIT_TEST_REDIS_URL: process.env.SHARDKIT_DEMO_REDIS_URL })
+} catch (err) {
+  process.stderr.write(`demo: ${redactText((err as Error).message.replaceAll('SHARDKIT_TEST_', 'SHARDKIT_DEMO_'))}\n`)
+  process.exit(3)
+}
+if (services.sources.mysql !== 'local default' || services.sources.redis !== 'local default') process.stderr.write(`demo: MariaDB/MySQL from ${services.sources.mysql}, Redis from ${services.sources.redis}\n`.replaceAll('SHARDKIT_TEST_', 'SHARDKIT_DEMO_'))
+const { mysqlUrl, redisUrl } = services
+let report
+try {
+  report = await runRehearsal({ orders, rps, keep: args.keep, mysqlUrl, redisUrl, progress: process.stderr.isTTY === true, log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+} finally {
+  if (!args.keep) await services.stop()
+}
+process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : redactText(formatReport(report)))
+process.exitCode = report.ok ? 0 : 1

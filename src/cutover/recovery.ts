@@ -1,0 +1,68 @@
+/**
+ * Recovery from an interrupted move (the Vitess failure mode: a restart in
+ * the middle of a traffic switch). A move that died before its commit point
+ * leaves Redis ahead of the durable copy, or fences not open at the live
+ * version. The next move, under the run lock, first puts the durable stage
+ * back as a new version: published, written, every fence opened at it.
+ */
+import { ShardkitError } from '../errors.js'
+import type { Runtime } from '../runtime/runtime.js'
+import type { StageState } from './stages.js'
+import { raiseFences, readFences, type FenceReading } from './fence.js'
+import { appendAudit, publishStage, readDurableStage, readLiveInstances, readRedisStage, writeDurableStage } from './switch-store.js'
+import { INITIAL_STAGE_STATE } from './transitions.js'
+
+/** What is inconsistent, or undefined when Redis, the durable copy and every fence agree (pure). */
+export function inconsistency(redis: StageState | undefined, durable: StageState | undefined, fences: readonly FenceReading[]): string | undefined {
+  if (redis === undefined && durable === undefined) {
+    const stray = fences.filter((f) => !(f.state === 'missing' || (f.state === 'open' && f.version === 0)))
+    return stray.length ? `no stage was ever set but fences exist on ${stray.map((f) => `${f.primary} (${f.state} v${f.version})`).join(', ')}` : undefined
+  }
+  if (redis === undefined) return `Redis holds no stage while the durable copy is ${durable!.stage} v${durable!.version}`
+  if (durable === undefined) return `the durable copy is missing while Redis holds ${redis.stage} v${redis.version}`
+  if (redis.version !== durable.version || redis.stage !== durable.stage || redis.readPercent !== durable.readPercent) {
+    return `Redis holds ${redis.stage} v${redis.version} but the durable copy ${durable.stage} v${durable.version} (a move was interrupted before its commit point)`
+  }
+  const off = fences.filter((f) => f.state !== 'open' || f.version !== durable.version)
+  return off.length ? `fences not open at v${durable.version}: ${off.map((f) => `${f.primary} ${f.state}${f.version === null ? '' : ` v${f.version}`}`).join(', ')}` : undefined
+}
+
+/**
+ * Restores the durable stage as a new version when the stores disagree.
+ * Call under the run lock. Returns undefined when nothing needed recovery.
+ * @throws ShardkitError `SHARD_FAILED` when a primary cannot be reached (every fence must be checked)
+ */
+export async function recoverIfNeeded(rt: Runtime, o: { actor: string; ackTimeoutMs: number; now: () => Date }): Promise<{ from: StageState; to: StageState; reason: string; fenceMs: number } | undefined> {
+  const [redis, durable, fences] = await Promise.all([readRedisStage(rt.redis(), rt.config.redis.keyPrefix), readDurableStage(rt), readFences(rt)])
+  const down = fences.filter((f) => f.state === 'unreachable')
+  if (down.length) {
+    throw new ShardkitError('SHARD_FAILED', `cannot read the write fence on ${down.map((f) => f.primary).join(', ')}; every primary must be reachable to move the stage`, { primaries: down.map((f) => f.primary) }, { retryable: true })
+  }
+  const problem = inconsistency(redis, durable?.state, fences)
+  if (problem === undefined) return undefined
+  const target = durable?.state ?? redis ?? INITIAL_STAGE_STATE
+  const from = redis ?? target
+  const top = Math.max(redis?.version ?? 0, durable?.state.version ?? 0, ...fences.map((f) => f.version ?? 0))
+  const restore: StageState = { stage: target.stage, readPercent: target.readPercent, version: top + 1, changedAt: o.now().toISOString() }
+  rt.logger.warn({ problem, restore: `${restore.stage} v${restore.version}` }, 'cutover: recovering an interrupted move')
+  const t0 = performance.now()
+  const raised = await raiseFences(rt, { currentVersion: from.version, timeoutMs: o.ackTimeoutMs })
+  let notOpen: string[] = []
+  try {
+    await publishStage(rt, restore)
+    // Give the instances the usual bound to follow; recovery does not abort on a laggard (the fence refuses it).
+    const deadline = performance.now() + o.ackTimeoutMs
+    while (performance.now() < deadline) {
+      const live = await readLiveInstances(rt.redis(), rt.config.redis.keyPrefix)
+      if (live.every((a) => a.version >= restore.version)) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    await writeDurableStage(rt, restore, durable?.state.stage !== restore.stage)
+  } finally {
+    notOpen = await raised.open(restore.version)
+  }
+  const fenceMs = performance.now() - t0
+  const detail = problem + (notOpen.length ? `; fences not reopened on ${notOpen.join(', ')}` : '')
+  await appendAudit(rt, { actor: o.actor, action: 'recover', outcome: 'done', from, to: restore, reason: null, forced: false, forcedGuards: [], fenceMs, detail })
+  return { from, to: restore, reason: `recovered an interrupted move: ${problem}; restored ${restore.stage} as version ${restore.version}. Check \`shardctl cutover status\` and run the move again`, fenceMs }
+}
