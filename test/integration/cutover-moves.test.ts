@@ -56,6 +56,11 @@ describe('cutover moves', () => {
     } finally {
       conn.release()
     }
+    // A fresh entry is a write still copying to its secondaries: it must not block a move
+    // (every write leaves one for a few ms, and the guard flickered under traffic in the demo).
+    const fresh = await moveStage(fleet.rt, { kind: 'advance', dryRun: true, readers: failingReaders() })
+    expect(fresh.reasons).toHaveLength(2)
+    await fleet.rt.legacy().query(`UPDATE ${qualified(fleet.config.legacy.database, JOURNAL_TABLE)} SET created_at = NOW(3) - INTERVAL 10 SECOND`)
     const dry = await moveStage(fleet.rt, { kind: 'advance', dryRun: true, readers: failingReaders() })
     expect(dry.outcome).toBe('dry-run')
     expect(dry.steps.map((s) => s.step)).toContain('raise-fences')
