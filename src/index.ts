@@ -55,3 +55,4 @@ export { readStatements, type LogFormat, type LoggedStatement } from './sql/log-
 export { lintSchema, readSchemaFacts, type SchemaFacts, type SchemaFinding } from './sql/schema-lint.js'
 export { runBackfill, readBackfillStatus, type BackfillOptions, type BackfillProgress, type BackfillResult, type BackfillStatus } from './backfill/index.js'
 export { runVerify, readLastVerify, recordVerifyRun, type VerifyOptions, type VerifyResult, type VerifySummary, type Difference } from './verify/index.js'
+export { routeSync, resolveRoute, type Route, type RouteKey } from './router/router.js'

@@ -6,6 +6,8 @@
 import { Command } from 'commander'
 import type { CliIO } from './io.js'
 import { registerIdCommands } from './commands/id.js'
+import { registerConfigCommands } from './commands/config.js'
+import { registerRouteCommands } from './commands/route.js'
 import { registerProvisionCommands } from './commands/provision.js'
 import { registerBackfillCommands } from './commands/backfill.js'
 import { registerVerifyCommands } from './commands/verify.js'
@@ -24,7 +26,9 @@ export function buildProgram(io: CliIO): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .exitOverride()
+  registerConfigCommands(program, io)
   registerIdCommands(program, io)
+  registerRouteCommands(program, io)
   registerProvisionCommands(program, io)
   registerBackfillCommands(program, io)
   registerVerifyCommands(program, io)

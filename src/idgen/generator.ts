@@ -114,7 +114,8 @@ export async function openIdGenerator(opts: IdGeneratorOptions): Promise<IdGener
     }
   }
   if (opts.legacyCeiling !== undefined) {
-    assertIdSyntax(opts.legacyCeiling, 'legacyCeiling')
+    // "0" is a valid ceiling: a legacy table with no rows has no legacy ids.
+    if (opts.legacyCeiling !== '0') assertIdSyntax(opts.legacyCeiling, 'legacyCeiling')
     // Ids only grow, so the smallest id at the first possible time bounds them all.
     const first = Math.max(now, grant.highWaterMs + 1) - ID_EPOCH_MS
     const smallest = first >= 0 && first <= MAX_TIME ? encodeIdUnchecked(first, 0, 0, 0) : '0'
