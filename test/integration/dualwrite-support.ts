@@ -6,7 +6,10 @@
  */
 import type { Pool, RowDataPacket } from 'mysql2/promise'
 import type { ShardkitConfig } from '../../src/config/schema.js'
-import type { Stage, StageState } from '../../src/cutover/stages.js'
+import { stagePolicy, type Stage, type StageState } from '../../src/cutover/stages.js'
+import { raiseFences } from '../../src/cutover/fence.js'
+import { drainJournal } from '../../src/dualwrite/journal.js'
+import type { Runtime } from '../../src/runtime/runtime.js'
 import { primaryDatabases, type Location } from '../../src/dualwrite/placement.js'
 import { createMysqlPool, qualified } from '../../src/runtime/mysql.js'
 import { encodeId } from '../../src/idgen/layout.js'
@@ -17,13 +20,34 @@ import type { OrderRow } from '../../src/dualwrite/store.js'
 export class FixedStage {
   state: StageState = { stage: 'legacy', version: 1, readPercent: 0, changedAt: new Date(0).toISOString() }
   readonly ready = true
-  constructor(private readonly config: ShardkitConfig, private readonly pools: (host: string) => Pool) {}
+  /**
+   * With `rt`, a change of the write primary is done as the real switch does it
+   * (src/cutover/steps.ts): raise every fence, drain the journal inside it, then
+   * open at the new version. Without the drain, a copy still in flight at the
+   * flip is refused by the new fence and the order is only in the old primary:
+   * the shortcut made order-service-load flaky (a status change got 404).
+   */
+  constructor(private readonly config: ShardkitConfig, private readonly pools: (host: string) => Pool, private readonly rt?: Runtime) {}
   current(): StageState {
     return this.state
   }
   async set(stage: Stage, readPercent?: number): Promise<StageState> {
     const pct = readPercent ?? (stage === 'read-shards' ? 50 : stage === 'write-shards' || stage === 'shards' ? 100 : 0)
-    this.state = { stage, version: this.state.version + 1, readPercent: pct, changedAt: new Date().toISOString() }
+    const next = { stage, version: this.state.version + 1, readPercent: pct, changedAt: new Date().toISOString() }
+    if (this.rt && stagePolicy(this.state).writePrimary !== stagePolicy(next).writePrimary) {
+      const raised = await raiseFences(this.rt, { currentVersion: this.state.version, timeoutMs: 10_000 })
+      try {
+        const d = await drainJournal(this.rt)
+        if (d.remaining > 0) throw new Error(`journal not drained: ${d.remaining} left`)
+        this.state = next
+        await raised.open(next.version)
+      } catch (err) {
+        await raised.release()
+        throw err
+      }
+      return this.state
+    }
+    this.state = next
     await openFences(this.config, this.pools, this.state.version)
     return this.state
   }

@@ -25,7 +25,7 @@ beforeAll(async () => {
   await createLegacyTable(config)
   rt = openRuntime(config)
   await provision(rt)
-  stage = new FixedStage(config, pools.get)
+  stage = new FixedStage(config, pools.get, rt)
   await stage.set('dual-write')
   app = await buildApp({ store: new DualWriteStore({ runtime: rt, stage }), stage, ids: { next: (u) => newOrderId(u) } })
   url = await app.listen({ port: 0, host: '127.0.0.1' })
