@@ -17,6 +17,11 @@ const templatedIdentifier = z
   .string({ error: 'must be a string' })
   .refine((s) => IDENT_RE.test(s.replaceAll('{shard}', '000')), { message: `${IDENT_MSG}; {shard} may appear and becomes the 3-digit shard number` })
 
+/** Exchange and queue names: letters, digits, . _ - : (RabbitMQ allows more; we keep names safe for logs and URLs). */
+function identifierish() {
+  return z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9._:-]{1,200}$/, 'must be 1-200 characters of letters, digits, . _ - :')
+}
+
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 function urlOf(protocols: readonly string[], example: string) {
@@ -38,6 +43,7 @@ function urlOf(protocols: readonly string[], example: string) {
 }
 const mysqlUrl = urlOf(['mysql:', 'mariadb:'], 'mysql://user:${PASSWORD}@127.0.0.1:3306')
 const redisUrl = urlOf(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')
+const amqpUrl = urlOf(['amqp:', 'amqps:'], 'amqp://guest:${RABBITMQ_PASSWORD}@127.0.0.1:5672')
 
 const decimalId = z
   .union([z.string(), z.number()], { error: 'must be a decimal string such as "1000000"' })
@@ -94,6 +100,16 @@ export const configSchema = z.strictObject({
     user: dimensionSchema,
     merchant: dimensionSchema,
   }),
+  /** Order events (outbox, relay, consumers); see src/events. */
+  events: z
+    .strictObject({
+      url: amqpUrl.default('amqp://guest:guest@127.0.0.1:5672'),
+      /** Topic exchange the relay publishes to. */
+      exchange: identifierish().default('shardkit.order-events'),
+      /** How long published outbox rows are kept before pruning. */
+      retentionMs: z.number().int().min(0).max(30 * 86_400_000).default(3_600_000),
+    })
+    .default({ url: 'amqp://guest:guest@127.0.0.1:5672', exchange: 'shardkit.order-events', retentionMs: 3_600_000 }),
   idgen: z
     .strictObject({
       /** How long a worker lease lives without renewal. */
@@ -137,6 +153,7 @@ export interface ShardkitConfig {
   readonly hosts: Readonly<Record<string, string>>
   readonly dimensions: Readonly<Record<Dimension, DimensionConfig>>
   readonly idgen: { readonly leaseTtlMs: number; readonly maxLeadMs: number }
+  readonly events: { readonly url: string; readonly exchange: string; readonly retentionMs: number }
 }
 
 /** One problem found in a config file. */
@@ -184,38 +201,47 @@ function expandEnv(value: string, path: string, env: Readonly<Record<string, str
   })
 }
 
+/** A plain object's own entries, or undefined for anything else (arrays, null, scalars). */
+function objectOf(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+}
+
+interface Resolved {
+  readonly hosts: Record<string, string>
+  readonly dimensions: Record<Dimension, DimensionConfig>
+  readonly urls: { readonly legacy: string; readonly control: string; readonly redis: string; readonly events: string }
+}
+
 /**
- * Validates a raw config object and resolves it.
- * @param raw the parsed JSON
- * @param env where `${VAR}` references are looked up (the loader passes `process.env`)
- * @throws ShardkitError `CONFIG_INVALID` with `details.problems` listing every `path: message`
- * @example parseConfig(JSON.parse(text), process.env)
+ * The checks zod cannot express (placement covers 0..119 once, hosts exist,
+ * no shared physical table, `${VAR}`s set), run over `src`: the validated
+ * data, or the raw input when zod found problems. Every access is guarded,
+ * and a value of the wrong shape is skipped (zod has reported it), so one
+ * pass reports every problem in the file without reporting one twice.
  */
-export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}): ShardkitConfig {
-  const result = configSchema.safeParse(raw)
-  const problems: ConfigProblem[] = []
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      problems.push({ path: pathString(issue.path), message: issue.message })
-    }
-    throw configError(problems)
-  }
-  const c = result.data
-  const url = (v: string, p: string) => expandEnv(v, p, env, problems)
+function resolve(src: unknown, env: Readonly<Record<string, string | undefined>>, problems: ConfigProblem[]): Resolved {
+  const root = objectOf(src) ?? {}
+  const url = (v: unknown, p: string) => (typeof v === 'string' ? expandEnv(v, p, env, problems) : '')
+  const rawHosts = objectOf(root.hosts)
   const hosts: Record<string, string> = {}
-  for (const [name, u] of Object.entries(c.hosts)) hosts[name] = url(u, `hosts.${name}`)
-  if (Object.keys(hosts).length === 0) problems.push({ path: 'hosts', message: 'names no host; add at least one, e.g. "h1": "mysql://root@127.0.0.1:3306"' })
+  for (const [name, u] of Object.entries(rawHosts ?? {})) hosts[name] = url(u, `hosts.${name}`)
+  if (rawHosts && Object.keys(rawHosts).length === 0) problems.push({ path: 'hosts', message: 'names no host; add at least one, e.g. "h1": "mysql://root@127.0.0.1:3306"' })
 
   const dimensions = {} as Record<Dimension, DimensionConfig>
   const tableOwner = new Map<string, string>()
   for (const dim of DIMENSIONS) {
-    const d = c.dimensions[dim]
+    const d = objectOf(objectOf(root.dimensions)?.[dim])
     const slots: (ShardPlacement | undefined)[] = new Array(LOGICAL_SHARDS).fill(undefined)
-    d.placement.forEach((entry, i) => {
+    const placement = Array.isArray(d?.placement) ? (d.placement as unknown[]) : undefined
+    placement?.forEach((item, i) => {
+      const entry = objectOf(item)
+      if (!entry) return
       const base = `dimensions.${dim}.placement[${i}]`
-      if (!(entry.host in c.hosts)) {
-        problems.push({ path: `${base}.host`, message: `names host "${entry.host}", which is not in "hosts" (known: ${Object.keys(c.hosts).join(', ') || 'none'})` })
+      const host = typeof entry.host === 'string' ? entry.host : undefined
+      if (host !== undefined && rawHosts && !(host in rawHosts)) {
+        problems.push({ path: `${base}.host`, message: `names host "${host}", which is not in "hosts" (known: ${Object.keys(rawHosts).join(', ') || 'none'})` })
       }
+      if (typeof entry.shards !== 'string' && typeof entry.shards !== 'number') return
       const set = parseShardSet(entry.shards)
       if (typeof set === 'string') {
         problems.push({ path: `${base}.shards`, message: set })
@@ -226,38 +252,64 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
           problems.push({ path: `${base}.shards`, message: `places ${dim} shard ${shard} a second time; each shard 0-119 must appear exactly once` })
           continue
         }
-        const p: ShardPlacement = {
-          dimension: dim,
-          shard,
-          host: entry.host,
-          database: expandShardTemplate(entry.database, shard),
-          table: expandShardTemplate(entry.table, shard),
+        const database = typeof entry.database === 'string' ? expandShardTemplate(entry.database, shard) : ''
+        const table = typeof entry.table === 'string' ? expandShardTemplate(entry.table, shard) : ''
+        const p: ShardPlacement = { dimension: dim, shard, host: host ?? '', database, table }
+        if (host !== undefined && typeof entry.database === 'string' && typeof entry.table === 'string') {
+          const key = `${hosts[host] ?? host}/${database}.${table}`
+          const owner = tableOwner.get(key)
+          if (owner !== undefined) {
+            problems.push({ path: `${base}.table`, message: `puts ${dim} shard ${shard} in ${database}.${table} on host ${host}, which already holds ${owner}; give each shard its own table (use {shard} in the name)` })
+          } else tableOwner.set(key, `${dim} shard ${shard}`)
         }
-        const key = `${hosts[entry.host] ?? entry.host}/${p.database}.${p.table}`
-        const owner = tableOwner.get(key)
-        if (owner !== undefined) {
-          problems.push({ path: `${base}.table`, message: `puts ${dim} shard ${shard} in ${p.database}.${p.table} on host ${entry.host}, which already holds ${owner}; give each shard its own table (use {shard} in the name)` })
-        } else tableOwner.set(key, `${dim} shard ${shard}`)
         slots[shard] = p
       }
     })
     const missing = slots.flatMap((s, i) => (s === undefined ? [i] : []))
-    if (missing.length > 0) {
+    // Without a placement list zod has already said so; "does not place 0-119" would only repeat it.
+    if (placement && missing.length > 0) {
       problems.push({ path: `dimensions.${dim}.placement`, message: `does not place ${dim} shards ${compactRanges(missing)}; each shard 0-119 must appear exactly once` })
     }
-    dimensions[dim] = { shardFunction: d.shardFunction, shards: slots as ShardPlacement[] }
+    dimensions[dim] = { shardFunction: 'mod', shards: slots as ShardPlacement[] }
   }
-  const legacyUrl = url(c.legacy.url, 'legacy.url')
-  const controlUrl = url(c.control.url, 'control.url')
-  const redis = { url: url(c.redis.url, 'redis.url'), keyPrefix: c.redis.keyPrefix }
-  if (problems.length > 0) throw configError(problems)
+  const urls = {
+    legacy: url(objectOf(root.legacy)?.url, 'legacy.url'),
+    control: url(objectOf(root.control)?.url, 'control.url'),
+    redis: url(objectOf(root.redis)?.url, 'redis.url'),
+    events: url(objectOf(root.events)?.url, 'events.url'),
+  }
+  return { hosts, dimensions, urls }
+}
+
+/**
+ * Validates a raw config object and resolves it. Shape problems (zod) and
+ * placement problems are found in one pass, so a file with a bad table name
+ * and a missing shard reports both.
+ * @param raw the parsed JSON
+ * @param env where `${VAR}` references are looked up (the loader passes `process.env`)
+ * @throws ShardkitError `CONFIG_INVALID` with `details.problems` listing every `path: message`
+ * @example parseConfig(JSON.parse(text), process.env)
+ */
+export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}): ShardkitConfig {
+  const result = configSchema.safeParse(raw)
+  const problems: ConfigProblem[] = []
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push({ path: pathString(issue.path), message: issue.message })
+  }
+  const r = resolve(result.success ? result.data : raw, env, problems)
+  if (!result.success || problems.length > 0) throw configError(problems)
+  const c = result.data
   return {
-    legacy: { ...c.legacy, url: legacyUrl },
-    control: { url: controlUrl, database: c.control.database },
-    redis,
-    hosts,
-    dimensions,
+    legacy: { ...c.legacy, url: r.urls.legacy },
+    control: { url: r.urls.control, database: c.control.database },
+    redis: { url: r.urls.redis, keyPrefix: c.redis.keyPrefix },
+    hosts: r.hosts,
+    dimensions: {
+      user: { ...r.dimensions.user, shardFunction: c.dimensions.user.shardFunction },
+      merchant: { ...r.dimensions.merchant, shardFunction: c.dimensions.merchant.shardFunction },
+    },
     idgen: c.idgen,
+    events: { ...c.events, url: r.urls.events },
   }
 }
 
@@ -274,7 +326,14 @@ export function compactRanges(nums: readonly number[]): string {
   return out.join(', ')
 }
 
-function configError(problems: ConfigProblem[]): ShardkitError {
+function configError(all: ConfigProblem[]): ShardkitError {
+  const seen = new Set<string>()
+  const problems = all.filter((p) => {
+    const k = `${p.path}: ${p.message}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
   const lines = problems.map((p) => `  ${p.path}: ${redactUrl(p.message)}`)
   return new ShardkitError(
     'CONFIG_INVALID',

@@ -65,4 +65,56 @@ describe('config schema', () => {
       ]),
     )
   })
+
+  it('reports shape problems and placement problems in one pass (a bad table name AND a missing shard)', () => {
+    const raw = base() as any
+    raw.dimensions.user.placement[1].table = 'orders {shard}' // zod: not an identifier
+    raw.dimensions.user.placement[0].shards = '0-28' // shard 29 missing
+    raw.dimensions.merchant.placement[3].host = 'h9' // unknown host
+    raw.dimensions.merchant.placement[2].table = raw.dimensions.merchant.placement[3].table
+    raw.dimensions.merchant.placement[2].database = raw.dimensions.merchant.placement[3].database
+    raw.dimensions.merchant.placement[2].host = raw.dimensions.merchant.placement[3].host
+    raw.legacy.idCeiling = 'lots'
+    const found = problems(raw, {})
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^dimensions\.user\.placement\[1\]\.table: must be a plain identifier/),
+        expect.stringMatching(/^dimensions\.user\.placement: does not place user shards 29;/),
+        expect.stringMatching(/^dimensions\.merchant\.placement\[3\]\.host: names host "h9"/),
+        expect.stringMatching(/^dimensions\.merchant\.placement\[2\]\.host: names host "h9"/),
+        expect.stringMatching(/^legacy\.idCeiling: must be a decimal string/),
+        expect.stringMatching(/^hosts\.h2: refers to \$\{DB_PW\}, which is not set/),
+      ]),
+    )
+    // every problem once
+    expect(new Set(found).size).toBe(found.length)
+  })
+
+  it('reports a table shared by two shards and a bad shard range even when zod failed elsewhere', () => {
+    const raw = base() as any
+    raw.legacy.url = 'http://nope'
+    raw.dimensions.user.placement[0].table = 'orders_fixed' // every shard of the range in one table
+    raw.dimensions.merchant.placement[0].shards = '0-200'
+    const found = problems(raw)
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^legacy\.url: must use mysql: or mariadb:/),
+        expect.stringMatching(/^dimensions\.user\.placement\[0\]\.table: puts user shard 1 in \w+\.orders_fixed on host h1, which already holds user shard 0/),
+        expect.stringMatching(/^dimensions\.merchant\.placement\[0\]\.shards: shard 200 is out of range/),
+      ]),
+    )
+  })
+
+  it('survives input of the wrong shape without throwing anything but CONFIG_INVALID, without knock-on messages', () => {
+    const raw = base() as any
+    raw.hosts = 'h1'
+    raw.dimensions.user = { placement: 'everything' }
+    raw.dimensions.merchant.placement[0] = null
+    const found = problems(raw)
+    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^hosts: /), expect.stringMatching(/^dimensions\.user\.placement: /), expect.stringMatching(/^dimensions\.merchant\.placement\[0\]: /)]))
+    // no host check without a hosts map, and no "does not place" for a placement that is not a list
+    expect(found.filter((p) => /names host/.test(p))).toEqual([])
+    expect(found.filter((p) => /does not place user/.test(p))).toEqual([])
+    for (const junk of [null, 42, [], 'x']) expect(problems(junk).length).toBeGreaterThan(0)
+  })
 })

@@ -4,7 +4,9 @@
 import type { Command } from 'commander'
 import { ShardkitError } from '../../errors.js'
 import { redactUrl } from '../../redact.js'
+import { assertIdSyntax } from '../../idgen/layout.js'
 import { resolveRoute, type RouteKey } from '../../router/router.js'
+import { shardOfKey } from '../../router/shard-function.js'
 import { withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
 
@@ -19,6 +21,10 @@ export function registerRouteCommands(program: Command, io: CliIO): void {
     .action(async (f: { user?: string; merchant?: string; order?: string; json?: boolean }, cmd: Command) => {
       const given = [f.user !== undefined, f.merchant !== undefined, f.order !== undefined].filter(Boolean).length
       if (given !== 1) throw new ShardkitError('USAGE', 'give exactly one of --user, --merchant or --order', { argument: '--user|--merchant|--order' })
+      // Checked before anything connects, naming the option (the library's own checks and messages).
+      if (f.user !== undefined) shardOfKey(f.user, '--user (user id)')
+      if (f.merchant !== undefined) shardOfKey(f.merchant, '--merchant (merchant id)')
+      if (f.order !== undefined) assertIdSyntax(f.order, '--order (order id)')
       const key: RouteKey = f.user !== undefined ? { userId: f.user } : f.merchant !== undefined ? { merchantId: f.merchant } : { orderId: f.order! }
       const r = await withRuntime(io, cmd, async (rt) => {
         const route = await resolveRoute(rt, key)
