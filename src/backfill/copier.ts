@@ -14,7 +14,8 @@
  * deleted from the shards by the same dual write.
  *
  * Checkpoints are saved after the targets commit; a crash re-copies at most
- * one chunk, which INSERT IGNORE makes harmless.
+ * one chunk, which INSERT IGNORE makes harmless. The copy ends at the highest
+ * key legacy held when it started: later orders are the dual writes' to copy.
  */
 import pLimit from 'p-limit'
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
@@ -25,6 +26,7 @@ import { shardOfKey, type Dimension } from '../router/shard-function.js'
 import { compareIds } from '../idgen/layout.js'
 import { completeCheckpoint, readCheckpoints, resetCheckpoint, saveCheckpoint } from './checkpoints.js'
 import { nextChunkSize } from './plan.js'
+import { phase } from '../runtime/phase-hooks.js'
 
 export interface BackfillOptions {
   readonly dimensions?: readonly Dimension[]
@@ -102,6 +104,11 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   const legacyTable = qualified(cfg.legacy.database, cfg.legacy.table)
   const [[countRow]] = await rt.legacy().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${legacyTable}`)
   const rowsTotal = Number(countRow!.n)
+  // The copy ends at the highest key legacy holds now: every order written after this runs
+  // through the dual-write store (the stage is at least dual-write), so chasing new rows
+  // would never end under steady inserts and copy nothing the dual writes did not.
+  const [[maxRow]] = await rt.legacy().query<RowDataPacket[]>(`SELECT MAX(${quoteIdent(pk)}) AS m FROM ${legacyTable}`)
+  const endPk: string | null = maxRow!.m === null ? null : String(maxRow!.m)
   const [[doneRow]] = resumedFrom === null ? [[{ n: 0 }]] : await rt.legacy().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${legacyTable} WHERE ${quoteIdent(pk)} <= ?`, [resumedFrom])
 
   const colList = columns.map(quoteIdent).join(',')
@@ -117,19 +124,13 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   let completed = false
 
   if (pending.length === 0) completed = true
-  while (!completed) {
-    if (opts.signal?.aborted) break
-    const tChunk = performance.now()
-    const conn: PoolConnection = await rt.legacy().getConnection()
-    let rows: RowDataPacket[]
+  // Chunk k+1 is read (under its own shared locks) while chunk k is written;
+  // chunk k's targets commit and its checkpoint is saved before chunk k+1 is written.
+  let readPk = lastPk
+  let previous: Promise<void> | undefined
+  const finish = async (conn: PoolConnection, rows: RowDataPacket[], tChunk: number) => {
     try {
-      await conn.beginTransaction()
-      const where = lastPk === null ? '' : `WHERE ${quoteIdent(pk)} > ?`
-      ;[rows] = await conn.query<RowDataPacket[]>(
-        { sql: `SELECT ${colList} FROM ${legacyTable} ${where} ORDER BY ${quoteIdent(pk)} LIMIT ${chunkSize} LOCK IN SHARE MODE`, rowsAsArray: false },
-        lastPk === null ? [] : [lastPk],
-      )
-      if (rows.length > 0) await writeChunk(rt, rows, columns, colList, rowPh, pending, limit)
+      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit)
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
@@ -137,24 +138,59 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
     } finally {
       conn.release()
     }
-    if (rows.length === 0) {
-      await completeCheckpoint(control, cdb, pending)
-      completed = true
-      break
-    }
-    lastPk = String(rows[rows.length - 1]![pk])
-    await saveCheckpoint(control, cdb, pending, lastPk, rows.length)
+    const last = String(rows[rows.length - 1]![pk])
+    await phase('backfill.chunk-committed', { lastPk: last, rows: rows.length })
+    await saveCheckpoint(control, cdb, pending, last, rows.length)
+    await phase('backfill.checkpoint-saved', { lastPk: last })
+    lastPk = last
     chunks++
     copied += rows.length
     rowsDone += rows.length
-    const ms = performance.now() - tChunk
-    if (fixed === undefined) chunkSize = nextChunkSize(chunkSize, ms, opts.targetChunkMs ?? 500)
+    if (fixed === undefined) chunkSize = nextChunkSize(chunkSize, performance.now() - tChunk, opts.targetChunkMs ?? 500)
     const elapsed = (performance.now() - t0) / 1000
     if (opts.maxRowsPerSecond && copied / elapsed > opts.maxRowsPerSecond) {
       await sleep((copied / opts.maxRowsPerSecond - elapsed) * 1000, opts.signal)
     }
     opts.onProgress?.({ rowsDone, rowsTotal, rowsPerSecond: copied / Math.max(0.001, (performance.now() - t0) / 1000), chunkSize, lastPk })
   }
+  try {
+    while (!completed) {
+      if (opts.signal?.aborted) break
+      const conn: PoolConnection = await rt.legacy().getConnection()
+      let rows: RowDataPacket[]
+      try {
+        await conn.beginTransaction()
+        const conds = [...(readPk === null ? [] : [`${quoteIdent(pk)} > ?`]), `${quoteIdent(pk)} <= ?`]
+        const params = [...(readPk === null ? [] : [readPk]), endPk ?? '0']
+        ;[rows] =
+          endPk === null
+            ? [[]]
+            : await conn.query<RowDataPacket[]>(`SELECT ${colList} FROM ${legacyTable} WHERE ${conds.join(' AND ')} ORDER BY ${quoteIdent(pk)} LIMIT ${chunkSize} LOCK IN SHARE MODE`, params)
+        await previous
+      } catch (err) {
+        await conn.rollback().catch(() => undefined)
+        conn.release()
+        throw err
+      }
+      previous = undefined
+      if (rows.length === 0 || opts.signal?.aborted) {
+        await conn.rollback().catch(() => undefined)
+        conn.release()
+        if (rows.length === 0) {
+          await completeCheckpoint(control, cdb, pending)
+          completed = true
+        }
+        break
+      }
+      readPk = String(rows[rows.length - 1]![pk])
+      previous = finish(conn, rows, performance.now())
+      // A failed chunk is reported by the next await; keep it from being unhandled meanwhile.
+      previous.catch(() => undefined)
+    }
+  } finally {
+    await previous?.catch(() => undefined)
+  }
+  await previous
   const seconds = (performance.now() - t0) / 1000
   return { dimensions: dims, rowsCopied: copied, rowsTotal, chunks, seconds, rowsPerSecond: copied / Math.max(0.001, seconds), resumedFrom, completed }
 }

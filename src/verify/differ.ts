@@ -1,164 +1,41 @@
 /**
  * The verifier: proves legacy, the user dimension and the merchant dimension
- * hold exactly the same orders, every row.
+ * hold exactly the same orders, every row, like pt-table-checksum's chunks
+ * but across a sharded fleet.
  *
- * Each side is read as a stream of (primary key, user, merchant, row hash)
- * in primary-key order, in keyset chunks: legacy as one stream, each
- * dimension as a merge of its 120 shard streams. The hashes are computed by
- * the servers (`row-hash.ts`); only keys and hashes cross the wire, and at
- * most one chunk per stream is held in memory. The three streams are walked
- * together, so each row is compared once across all three pairs, and also
- * checked for placement (the shard its key routes to) and, for new ids, for
- * the shard field matching the user's shard.
+ * 1. Legacy is walked in primary-key chunks (keyset). For each chunk the
+ *    servers compute a checksum of every side over the chunk's key range
+ *    (`chunk-checksum.ts`): legacy's table, and each dimension's 120 tables
+ *    combined. Equal counts and XORed 64-bit row hashes, no misplaced rows
+ *    and no bad shard fields: the chunk is proven without a row crossing the
+ *    wire. The next legacy chunk is read while the dimensions are summed.
+ * 2. A chunk whose sums differ is summed again (a write in flight settles in
+ *    milliseconds); if it still differs it is narrowed to rows: the sides'
+ *    (key, user, merchant, hash) streams for that range are merged and each
+ *    key compared (`compare.ts`).
+ * 3. Every row-level difference is checked again by point reads after a
+ *    delay, over several rounds (`recheck.ts`); only one still present after
+ *    the last round is reported. A real difference never goes away by
+ *    itself, so it is never dropped.
  *
- * Rows change while this runs: every difference is checked again by point
- * reads after a delay, over several rounds, and only one still present after
- * the last round is reported. A real difference never goes away by itself,
- * so it is never dropped; a row in flight settles and is not a false alarm.
+ * Once legacy is retired (stage `shards`) the user dimension is compared with
+ * the merchant dimension row by row, in one streaming merge.
  */
-import type { Pool, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { LOGICAL_SHARDS, shardOfKey, type Dimension } from '../router/shard-function.js'
-import { compareIds, shardFieldUnchecked } from '../idgen/layout.js'
-import { legacyColumns } from '../backfill/copier.js'
-import { rowHashSql } from './row-hash.js'
+import type { Dimension } from '../router/shard-function.js'
+import { compareIds } from '../idgen/layout.js'
+import { phase } from '../runtime/phase-hooks.js'
+import { ChunkChecksummer, sameRows, type SideSum } from './chunk-checksum.js'
+import { compareKey, pairsFor, type DiffContext, type DiffKind, type Difference, type Pair } from './compare.js'
+import { recheck } from './recheck.js'
+import { journaledKeys, waitForJournal } from './journal-wait.js'
+import { readColumnInfo, rowHashSql, type HashFlavor } from './row-hash.js'
+import { MergedStream, TableStream, type KeyRange } from './streams.js'
 
-export type Side = 'legacy' | 'user' | 'merchant'
-export type Pair = 'legacy-user' | 'legacy-merchant' | 'user-merchant'
-export type DiffKind = 'missing' | 'extra' | 'different' | 'misplaced' | 'bad-shard-field'
-
-/** One difference: identifiers only, never row data. */
-export interface Difference {
-  readonly pair: Pair
-  readonly kind: DiffKind
-  readonly key: string
-  /** Where the row was found or expected (dimension shard), when it applies. */
-  readonly shard?: number
-}
-
-interface Entry {
-  readonly pk: string
-  readonly user: string
-  readonly merchant: string
-  readonly hash: string
-  /** The logical shard table it was read from (dimension streams). */
-  readonly shard: number
-}
-
-/** A keyset-chunked stream of entries from one table, in pk order. */
-class TableStream {
-  private buf: Entry[] = []
-  private i = 0
-  private last: string | null = null
-  private done = false
-  constructor(
-    private readonly pool: Pool,
-    private readonly sql: string,
-    private readonly pkCol: string,
-    private readonly shard: number,
-    private readonly chunk: number,
-  ) {}
-
-  /** True when the buffer is used up and more rows may exist. */
-  get needsFill(): boolean {
-    return this.i >= this.buf.length && !this.done
-  }
-
-  async fill(): Promise<void> {
-    const where = this.last === null ? '' : `WHERE ${quoteIdent(this.pkCol)} > ?`
-    const [rows] = await this.pool.query<RowDataPacket[]>(this.sql.replace('/*WHERE*/', where), this.last === null ? [] : [this.last])
-    this.buf = rows.map((r) => ({ pk: String(r.pk), user: String(r.u), merchant: String(r.m), hash: r.h as string, shard: this.shard }))
-    this.i = 0
-    if (rows.length < this.chunk) this.done = true
-    if (this.buf.length > 0) this.last = this.buf[this.buf.length - 1]!.pk
-  }
-
-  /** The current entry (call `fill` first when `needsFill`). */
-  current(): Entry | undefined {
-    return this.buf[this.i]
-  }
-
-  next(): void {
-    this.i++
-  }
-}
-
-/** Merges several pk-ordered streams into one pk-ordered stream. */
-class MergedStream {
-  constructor(private readonly streams: TableStream[]) {}
-
-  private async ready(): Promise<void> {
-    const pending = this.streams.filter((s) => s.needsFill)
-    if (pending.length > 0) await Promise.all(pending.map((s) => s.fill()))
-  }
-
-  /** The smallest pk among the streams' current entries. */
-  async peekMin(): Promise<string | undefined> {
-    await this.ready()
-    let min: string | undefined
-    for (const s of this.streams) {
-      const h = s.current()
-      if (h && (min === undefined || compareIds(h.pk, min) < 0)) min = h.pk
-    }
-    return min
-  }
-
-  /** Takes every current entry whose pk is `key` (more than one when a row sits in two shards). */
-  take(key: string): Entry[] {
-    const out: Entry[] = []
-    for (const s of this.streams) {
-      const h = s.current()
-      if (h && h.pk === key) {
-        out.push(h)
-        s.next()
-      }
-    }
-    return out
-  }
-}
-
-export interface DiffContext {
-  readonly ceiling: string
-  readonly pairs: readonly Pair[]
-}
-
-/** Compares what each side holds for one key (pure). */
-export function compareKey(key: string, l: Entry | undefined, u: Entry[], m: Entry[], ctx: DiffContext): Difference[] {
-  const out: Difference[] = []
-  const dimCheck = (pair: Pair, side: Dimension, copies: Entry[]) => {
-    if (!l) {
-      for (const c of copies) out.push({ pair, kind: 'extra', key, shard: c.shard })
-      return
-    }
-    const want = shardOfKey(side === 'user' ? l.user : l.merchant)
-    if (copies.length === 0) out.push({ pair, kind: 'missing', key, shard: want })
-    for (const c of copies) {
-      if (c.shard !== want) out.push({ pair, kind: 'misplaced', key, shard: c.shard })
-      else if (c.hash !== l.hash) out.push({ pair, kind: 'different', key, shard: c.shard })
-    }
-  }
-  if (ctx.pairs.includes('legacy-user')) dimCheck('legacy-user', 'user', u)
-  if (ctx.pairs.includes('legacy-merchant')) dimCheck('legacy-merchant', 'merchant', m)
-  if (!ctx.pairs.includes('legacy-user') && !ctx.pairs.includes('legacy-merchant')) {
-    // Legacy is retired: each copy must sit where its own key routes.
-    for (const c of u) if (c.shard !== shardOfKey(c.user)) out.push({ pair: 'user-merchant', kind: 'misplaced', key, shard: c.shard })
-    for (const c of m) if (c.shard !== shardOfKey(c.merchant)) out.push({ pair: 'user-merchant', kind: 'misplaced', key, shard: c.shard })
-  }
-  if (ctx.pairs.includes('user-merchant')) {
-    const a = u[0]
-    const b = m[0]
-    if (a && !b) out.push({ pair: 'user-merchant', kind: 'missing', key, shard: shardOfKey(a.merchant) })
-    else if (!a && b) out.push({ pair: 'user-merchant', kind: 'extra', key, shard: b.shard })
-    else if (a && b && a.hash !== b.hash) out.push({ pair: 'user-merchant', kind: 'different', key, shard: b.shard })
-  }
-  const owner = l ?? u[0]
-  if (owner && compareIds(key, ctx.ceiling) > 0 && shardFieldUnchecked(key) !== shardOfKey(owner.user)) {
-    out.push({ pair: ctx.pairs.includes('legacy-user') ? 'legacy-user' : 'user-merchant', kind: 'bad-shard-field', key })
-  }
-  return out
-}
+export type { Difference, DiffKind, Pair, Side } from './compare.js'
+export { compareKey } from './compare.js'
 
 export interface VerifyOptions {
   readonly dimension?: Dimension | 'all'
@@ -167,15 +44,24 @@ export interface VerifyOptions {
    * (the source of truth from write-shards on) with the merchant dimension only.
    */
   readonly legacyRetired?: boolean
-  /** Rows per legacy chunk (default 5000); shard streams read chunk/4 each. */
+  /** Legacy rows per checksum chunk (default 100,000); a chunk that differs is split until it is small enough to compare row by row. */
   readonly chunkSize?: number
   /** Re-check rounds for differences (default 3) and the delay before each (default 500 ms). */
   readonly rounds?: number
   readonly roundDelayMs?: number
   /** Differences kept for re-check and the report (default 100,000); more are counted. */
   readonly maxDifferences?: number
+  /**
+   * How long to wait for the dual-write journal to clear keys that still
+   * differ after the rounds and have a journal entry (default 15,000 ms).
+   */
+  readonly journalWaitMs?: number
+  /** Checksum queries in flight at once (default 2). */
+  readonly concurrency?: number
+  /** The row hash (default `crc-pk`; `md5` is slower). */
+  readonly hash?: HashFlavor
   readonly signal?: AbortSignal
-  readonly onProgress?: (p: { rowsCompared: number }) => void
+  readonly onProgress?: (p: { rowsCompared: number; chunks: number; chunksNarrowed: number }) => void
 }
 
 export interface VerifyResult {
@@ -183,7 +69,7 @@ export interface VerifyResult {
   readonly startedAt: string
   readonly finishedAt: string
   readonly rowsCompared: { readonly legacy: number; readonly user: number; readonly merchant: number }
-  /** Distinct primary keys compared across all sides. */
+  /** Primary keys compared (legacy rows, plus rows found only in a dimension). */
   readonly keysCompared: number
   readonly pairs: readonly Pair[]
   readonly clean: boolean
@@ -192,15 +78,49 @@ export interface VerifyResult {
   readonly overflow: number
   readonly byPair: Readonly<Record<string, Partial<Record<DiffKind, number>>>>
   readonly seconds: number
+  readonly chunks: number
+  /** Chunks whose sums differed twice and were narrowed down to rows. */
+  readonly chunksNarrowed: number
+  readonly hash: HashFlavor
+  /** Differing keys that still had a dual-write journal entry at the end: run `shardctl dualwrite drain`. */
+  readonly journaled?: readonly string[]
 }
 
-export interface VerifySources {
-  readonly columns: string[]
+/** What one run needs to read rows and hashes, built once. */
+export interface VerifyQueries {
   readonly hashSql: string
+  readonly flavor: HashFlavor
+  readonly checksummer: ChunkChecksummer
+  /** `SELECT pk, u, m, h FROM <table>` for the row streams. */
+  rowSelect(table: string): string
 }
 
-function pairsFor(d: Dimension | 'all'): Pair[] {
-  return d === 'user' ? ['legacy-user'] : d === 'merchant' ? ['legacy-merchant'] : ['legacy-user', 'legacy-merchant', 'user-merchant']
+/** Reads the legacy columns and picks a hash every server of the fleet can compute. */
+export async function prepareQueries(rt: Runtime, o: { concurrency?: number; hash?: HashFlavor } = {}): Promise<VerifyQueries> {
+  const cfg = rt.config
+  const columns = await readColumnInfo(rt.legacy(), cfg.legacy.database, cfg.legacy.table)
+  for (const c of [cfg.legacy.primaryKey, cfg.legacy.userColumn, cfg.legacy.merchantColumn]) {
+    if (!columns.some((x) => x.name === c)) throw new ShardkitError('CONFIG_INVALID', `column ${c} named in legacy is not in ${cfg.legacy.database}.${cfg.legacy.table}`, { column: c })
+  }
+  const flavor = o.hash ?? 'crc-pk'
+  const hashSql = rowHashSql(columns, flavor, cfg.legacy.primaryKey)
+  const pk = quoteIdent(cfg.legacy.primaryKey)
+  const head = `SELECT ${pk} AS pk, ${quoteIdent(cfg.legacy.userColumn)} AS u, ${quoteIdent(cfg.legacy.merchantColumn)} AS m, ${hashSql} AS h FROM `
+  return {
+    hashSql,
+    flavor,
+    checksummer: new ChunkChecksummer(rt, hashSql, { concurrency: o.concurrency ?? 2 }),
+    rowSelect: (table) => head + table,
+  }
+}
+
+interface RunState {
+  readonly found: Difference[]
+  overflow: number
+  readonly counts: { legacy: number; user: number; merchant: number }
+  extraKeys: number
+  chunks: number
+  narrowed: number
 }
 
 /**
@@ -208,132 +128,216 @@ function pairsFor(d: Dimension | 'all'): Pair[] {
  * @throws ShardkitError `PRECONDITION_FAILED` when tables are missing
  */
 export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<VerifyResult> {
-  const cfg = rt.config
   const dimension = opts.dimension ?? 'all'
   const pairs: Pair[] = opts.legacyRetired ? ['user-merchant'] : pairsFor(dimension)
   const started = new Date()
   const t0 = performance.now()
-  const columns = await legacyColumns(rt)
-  const pk = cfg.legacy.primaryKey
-  const select = (table: string) =>
-    `SELECT ${quoteIdent(pk)} AS pk, ${quoteIdent(cfg.legacy.userColumn)} AS u, ${quoteIdent(cfg.legacy.merchantColumn)} AS m, ${rowHashSql(columns)} AS h FROM ${table} /*WHERE*/ ORDER BY ${quoteIdent(pk)} LIMIT `
-  const chunk = opts.chunkSize ?? 5000
-  const shardChunk = Math.max(100, Math.floor(chunk / 4))
-  const legacy = new MergedStream(opts.legacyRetired ? [] : [new TableStream(rt.legacy(), select(qualified(cfg.legacy.database, cfg.legacy.table)) + chunk, pk, -1, chunk)])
-  const dimStream = (d: Dimension) =>
-    new MergedStream(cfg.dimensions[d].shards.map((p) => new TableStream(rt.host(p.host), select(qualified(p.database, p.table)) + shardChunk, pk, p.shard, shardChunk)))
-  const needUser = pairs.includes('legacy-user') || pairs.includes('user-merchant')
-  const needMerchant = pairs.includes('legacy-merchant') || pairs.includes('user-merchant')
-  const user = needUser ? dimStream('user') : undefined
-  const merchant = needMerchant ? dimStream('merchant') : undefined
-  const ctx: DiffContext = { ceiling: cfg.legacy.idCeiling, pairs }
+  const q = await prepareQueries(rt, { concurrency: opts.concurrency ?? 2, ...(opts.hash ? { hash: opts.hash } : {}) })
+  const ctx: DiffContext = { ceiling: rt.config.legacy.idCeiling, pairs }
+  const st: RunState = { found: [], overflow: 0, counts: { legacy: 0, user: 0, merchant: 0 }, extraKeys: 0, chunks: 0, narrowed: 0 }
   const maxDiffs = opts.maxDifferences ?? 100_000
-  const found: Difference[] = []
-  let overflow = 0
-  const counts = { legacy: 0, user: 0, merchant: 0 }
-  let keys = 0
-
-  for (;;) {
-    opts.signal?.throwIfAborted()
-    const heads = [await legacy.peekMin(), await user?.peekMin(), await merchant?.peekMin()].filter((x): x is string => x !== undefined)
-    if (heads.length === 0) break
-    const key = heads.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b))
-    keys++
-    const l = legacy.take(key)[0]
-    const u = user ? user.take(key) : []
-    const m = merchant ? merchant.take(key) : []
-    if (l) counts.legacy++
-    counts.user += u.length
-    counts.merchant += m.length
-    for (const d of compareKey(key, l, u, m, ctx)) {
-      if (found.length < maxDiffs) found.push(d)
-      else overflow++
+  const record = (ds: Difference[]) => {
+    for (const d of ds) {
+      if (st.found.length < maxDiffs) st.found.push(d)
+      else st.overflow++
     }
-    if (l && counts.legacy % 10_000 === 0) opts.onProgress?.({ rowsCompared: counts.legacy })
   }
 
+  if (opts.legacyRetired) {
+    await compareRows(rt, q, { lo: null, hi: null }, ctx, st, record, opts.signal)
+    st.chunks = 1
+  } else {
+    const dims: Dimension[] = dimension === 'all' ? ['user', 'merchant'] : [dimension]
+    const size = opts.chunkSize ?? 100_000
+    // Chunks are key-value ranges (lo, hi] that tile the whole key space, sized from the
+    // last chunk's count toward `size` rows: range sums need no boundary query and no
+    // materialized LIMIT, so legacy is read once, like the dimensions.
+    const bounds = await q.checksummer.legacyBounds()
+    const max = bounds.max === null ? null : BigInt(bounds.max)
+    let lo: bigint | null = null
+    let base = bounds.min === null ? 0n : BigInt(bounds.min) - 1n
+    let width = BigInt(size)
+    // One chunk's dimension sums run while the next legacy range is summed.
+    let pending: Promise<void> | undefined
+    for (;;) {
+      opts.signal?.throwIfAborted()
+      let hi: bigint | null = max === null ? null : base + width
+      if (hi !== null && max !== null && hi >= max) hi = null
+      const range: KeyRange = { lo: lo === null ? null : String(lo), hi: hi === null ? null : String(hi) }
+      const l = await q.checksummer.legacySum(range)
+      await pending
+      pending = checkChunk(rt, q, range, l, dims, ctx, st, record, opts.signal).then(() => {
+        opts.onProgress?.({ rowsCompared: st.counts.legacy, chunks: st.chunks, chunksNarrowed: st.narrowed })
+      })
+      if (hi === null) break
+      lo = hi
+      base = hi
+      if (l.count === 0) {
+        // A gap in the keys (legacy ids end, new ids start far above): jump to the next key.
+        const next = await q.checksummer.legacyKeyAfter(String(hi))
+        if (next !== null) base = BigInt(next) - 1n
+      } else {
+        const scaled = (width * BigInt(size)) / BigInt(l.count)
+        width = scaled > width * 4n ? width * 4n : scaled < width / 4n ? width / 4n : scaled
+        if (width < 1n) width = 1n
+      }
+    }
+    await pending
+  }
+
+  const { remaining, journaled } = await settle(rt, st.found, q.hashSql, ctx, opts)
+  return { ...summarize({ dimension, started, t0, pairs, remaining, st, flavor: q.flavor }), journaled }
+}
+
+/**
+ * The re-check rounds, then a bounded wait for keys the dual-write journal
+ * still owes a copy (the drainer replays them) and one last comparison.
+ */
+export async function settle(
+  rt: Runtime,
+  found: Difference[],
+  hashSql: string,
+  ctx: DiffContext,
+  opts: Pick<VerifyOptions, 'rounds' | 'roundDelayMs' | 'journalWaitMs' | 'signal'>,
+): Promise<{ remaining: Difference[]; journaled: string[] }> {
   let remaining = found
-  const rounds = opts.rounds ?? 3
-  for (let r = 0; r < rounds && remaining.length > 0; r++) {
+  for (let r = 0; r < (opts.rounds ?? 3) && remaining.length > 0; r++) {
     await new Promise((res) => setTimeout(res, opts.roundDelayMs ?? 500))
-    remaining = await recheck(rt, remaining, columns, ctx)
+    remaining = await recheck(rt, remaining, hashSql, ctx)
   }
-  const byPair: Record<string, Partial<Record<DiffKind, number>>> = {}
-  for (const d of remaining) {
-    const p = (byPair[d.pair] ??= {})
-    p[d.kind] = (p[d.kind] ?? 0) + 1
+  if (remaining.length === 0 || (opts.rounds ?? 3) === 0) return { remaining, journaled: [] }
+  const keys = [...new Set(remaining.map((d) => d.key))]
+  const owed = await journaledKeys(rt, keys)
+  if (owed.size === 0) return { remaining, journaled: [] }
+  const still = await waitForJournal(rt, [...owed], opts.journalWaitMs ?? 15_000, opts.signal)
+  remaining = await recheck(rt, remaining, hashSql, ctx)
+  return { remaining, journaled: remaining.filter((d) => still.has(d.key)).map((d) => d.key) }
+}
+
+/** Legacy rows under which a differing range is compared row by row instead of split again. */
+const ROW_LEVEL_ROWS = 4000
+
+async function checkChunk(
+  rt: Runtime,
+  q: VerifyQueries,
+  range: KeyRange,
+  legacySum: SideSum,
+  dims: Dimension[],
+  ctx: DiffContext,
+  st: RunState,
+  record: (ds: Difference[]) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  let l = legacySum
+  let sums = await Promise.all(dims.map((d) => q.checksummer.dimensionSum(d, range)))
+  if (differs(l, sums)) {
+    // A write in flight between the legacy read and the shard reads settles within milliseconds.
+    await new Promise((res) => setTimeout(res, 50))
+    ;[l, ...sums] = await Promise.all([q.checksummer.legacySum(range), ...dims.map((d) => q.checksummer.dimensionSum(d, range))])
   }
-  const clean = remaining.length === 0 && overflow === 0
-  return {
-    dimension,
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    rowsCompared: counts,
-    keysCompared: keys,
-    pairs,
-    clean,
-    differences: remaining,
-    overflow,
-    byPair,
-    seconds: (performance.now() - t0) / 1000,
+  st.chunks++
+  const narrowed = differs(l, sums)
+  if (narrowed) {
+    st.narrowed++
+    await narrow(rt, q, range, l.count, dims, ctx, st, record, signal)
+  } else count(st, l, dims, sums)
+  await phase('verify.chunk-compared', { lo: range.lo, hi: range.hi, narrowed })
+}
+
+function differs(l: SideSum, sums: SideSum[]): boolean {
+  return l.badField > 0 || sums.some((s) => !sameRows(s, l) || s.misplaced > 0 || s.badField > 0)
+}
+
+function count(st: RunState, l: SideSum, dims: Dimension[], sums: SideSum[]): void {
+  st.counts.legacy += l.count
+  dims.forEach((d, i) => (st.counts[d] += sums[i]!.count))
+}
+
+/** Splits a differing range into about ten parts, sums each, and goes down into those that differ. */
+async function narrow(
+  rt: Runtime,
+  q: VerifyQueries,
+  range: KeyRange,
+  legacyRows: number,
+  dims: Dimension[],
+  ctx: DiffContext,
+  st: RunState,
+  record: (ds: Difference[]) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (legacyRows <= ROW_LEVEL_ROWS) return compareRows(rt, q, range, ctx, st, record, signal, dims)
+  const size = Math.max(Math.ceil(legacyRows / 10), Math.ceil(ROW_LEVEL_ROWS / 2))
+  let lo = range.lo
+  for (;;) {
+    signal?.throwIfAborted()
+    const lc = await q.checksummer.legacyChunk(lo, size, range.hi)
+    const sub: KeyRange = { lo, hi: lc.hi ?? range.hi }
+    const sums = await Promise.all(dims.map((d) => q.checksummer.dimensionSum(d, sub)))
+    if (!differs(lc.sum, sums)) count(st, lc.sum, dims, sums)
+    else if (lc.rows >= legacyRows) await compareRows(rt, q, sub, ctx, st, record, signal, dims)
+    else await narrow(rt, q, sub, lc.rows, dims, ctx, st, record, signal)
+    if (lc.hi === null) return
+    lo = lc.hi
   }
 }
 
-/** Re-reads each differing key from every side by point queries and compares again. */
-async function recheck(rt: Runtime, diffs: readonly Difference[], columns: string[], ctx: DiffContext): Promise<Difference[]> {
+/** Compares a key range row by row: the sides' streams merged, each key compared once. */
+async function compareRows(
+  rt: Runtime,
+  q: VerifyQueries,
+  range: KeyRange,
+  ctx: DiffContext,
+  st: RunState,
+  record: (ds: Difference[]) => void,
+  signal: AbortSignal | undefined,
+  dims: Dimension[] = ['user', 'merchant'],
+): Promise<void> {
   const cfg = rt.config
-  const keys = [...new Set(diffs.map((d) => d.key))]
-  const out: Difference[] = []
   const pk = quoteIdent(cfg.legacy.primaryKey)
-  const sel = `SELECT ${pk} AS pk, ${quoteIdent(cfg.legacy.userColumn)} AS u, ${quoteIdent(cfg.legacy.merchantColumn)} AS m, ${rowHashSql(columns)} AS h FROM `
-  const toEntry = (r: RowDataPacket, shard: number): Entry => ({ pk: String(r.pk), user: String(r.u), merchant: String(r.m), hash: r.h, shard })
-  for (let i = 0; i < keys.length; i += 500) {
-    const batch = keys.slice(i, i + 500)
-    const [lrows] = await rt.legacy().query<RowDataPacket[]>(`${sel}${qualified(cfg.legacy.database, cfg.legacy.table)} WHERE ${pk} IN (?)`, [batch])
-    const legacyBy = new Map(lrows.map((r) => [String(r.pk), toEntry(r, -1)]))
-    // Shards to look in: where legacy routes the key, and wherever a difference saw it.
-    const look = new Map<string, Set<string>>()
-    const add = (dim: Dimension, key: string, shard: number | undefined) => {
-      if (shard === undefined || shard < 0 || shard >= LOGICAL_SHARDS) return
-      const k = `${dim}:${shard}`
-      let set = look.get(k)
-      if (!set) look.set(k, (set = new Set()))
-      set.add(key)
-    }
-    for (const key of batch) {
-      const l = legacyBy.get(key)
-      if (l) {
-        add('user', key, shardOfKey(l.user))
-        add('merchant', key, shardOfKey(l.merchant))
-      }
-    }
-    for (const d of diffs) {
-      if (!batch.includes(d.key)) continue
-      if (d.pair === 'legacy-user') add('user', d.key, d.shard)
-      else add('merchant', d.key, d.shard)
-      if (d.pair === 'user-merchant' && !legacyBy.has(d.key)) {
-        // No legacy row to route by: a new id names its user shard; else look in every user shard.
-        if (compareIds(d.key, ctx.ceiling) > 0) add('user', d.key, shardFieldUnchecked(d.key))
-        else for (let s = 0; s < LOGICAL_SHARDS; s++) add('user', d.key, s)
-      }
-    }
-    const found: Record<Dimension, Map<string, Entry[]>> = { user: new Map(), merchant: new Map() }
-    await Promise.all(
-      [...look].map(async ([k, set]) => {
-        const [dim, s] = k.split(':') as [Dimension, string]
-        const p = cfg.dimensions[dim].shards[Number(s)]!
-        const [rows] = await rt.host(p.host).query<RowDataPacket[]>(`${sel}${qualified(p.database, p.table)} WHERE ${pk} IN (?)`, [[...set]])
-        for (const r of rows) {
-          const list = found[dim].get(String(r.pk)) ?? []
-          list.push(toEntry(r, p.shard))
-          found[dim].set(String(r.pk), list)
-        }
-      }),
-    )
-    const retired = !ctx.pairs.includes('legacy-user') && !ctx.pairs.includes('legacy-merchant')
-    for (const key of batch) out.push(...compareKey(key, retired ? undefined : legacyBy.get(key), found.user.get(key) ?? [], found.merchant.get(key) ?? [], ctx))
+  const retired = !ctx.pairs.includes('legacy-user') && !ctx.pairs.includes('legacy-merchant')
+  const legacy = new MergedStream(retired ? [] : [new TableStream(rt.legacy(), q.rowSelect(qualified(cfg.legacy.database, cfg.legacy.table)), pk, -1, 5000, range)])
+  const dimStream = (d: Dimension) =>
+    dims.includes(d) ? new MergedStream(cfg.dimensions[d].shards.map((p) => new TableStream(rt.host(p.host), q.rowSelect(qualified(p.database, p.table)), pk, p.shard, 500, range))) : undefined
+  const user = dimStream('user')
+  const merchant = dimStream('merchant')
+  for (;;) {
+    signal?.throwIfAborted()
+    const heads = [await legacy.peekMin(), await user?.peekMin(), await merchant?.peekMin()].filter((x): x is string => x !== undefined)
+    if (heads.length === 0) break
+    const key = heads.reduce((a, b) => (compareIds(a, b) <= 0 ? a : b))
+    const l = legacy.take(key)[0]
+    const u = user ? user.take(key) : []
+    const m = merchant ? merchant.take(key) : []
+    if (l) st.counts.legacy++
+    else st.extraKeys++
+    st.counts.user += u.length
+    st.counts.merchant += m.length
+    record(compareKey(key, l, u, m, ctx))
   }
-  return out
+}
+
+function summarize(o: { dimension: Dimension | 'all'; started: Date; t0: number; pairs: Pair[]; remaining: Difference[]; st: RunState; flavor: HashFlavor }): VerifyResult {
+  const byPair: Record<string, Partial<Record<DiffKind, number>>> = {}
+  for (const d of o.remaining) {
+    const p = (byPair[d.pair] ??= {})
+    p[d.kind] = (p[d.kind] ?? 0) + 1
+  }
+  return {
+    dimension: o.dimension,
+    startedAt: o.started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    rowsCompared: o.st.counts,
+    keysCompared: o.st.counts.legacy + o.st.extraKeys,
+    pairs: o.pairs,
+    clean: o.remaining.length === 0 && o.st.overflow === 0,
+    differences: o.remaining,
+    overflow: o.st.overflow,
+    byPair,
+    seconds: (performance.now() - o.t0) / 1000,
+    chunks: o.st.chunks,
+    chunksNarrowed: o.st.narrowed,
+    hash: o.flavor,
+  }
 }
 
 /** Throws `INCONSISTENT` when a result is not clean (for callers that want an exception). */

@@ -1,0 +1,67 @@
+/**
+ * What a difference is, and the pure comparison of what each side holds for
+ * one key: missing, extra, different, misplaced (in a table its key does not
+ * route to) or a new id whose shard field is not its user's shard.
+ */
+import { compareIds, shardFieldUnchecked } from '../idgen/layout.js'
+import { shardOfKey, type Dimension } from '../router/shard-function.js'
+import type { Entry } from './streams.js'
+
+export type Side = 'legacy' | 'user' | 'merchant'
+export type Pair = 'legacy-user' | 'legacy-merchant' | 'user-merchant'
+export type DiffKind = 'missing' | 'extra' | 'different' | 'misplaced' | 'bad-shard-field'
+
+/** One difference: identifiers only, never row data. */
+export interface Difference {
+  readonly pair: Pair
+  readonly kind: DiffKind
+  readonly key: string
+  /** Where the row was found or expected (dimension shard), when it applies. */
+  readonly shard?: number
+}
+
+export interface DiffContext {
+  readonly ceiling: string
+  readonly pairs: readonly Pair[]
+}
+
+/** Compares what each side holds for one key (pure). */
+export function compareKey(key: string, l: Entry | undefined, u: Entry[], m: Entry[], ctx: DiffContext): Difference[] {
+  const out: Difference[] = []
+  const dimCheck = (pair: Pair, side: Dimension, copies: Entry[]) => {
+    if (!l) {
+      for (const c of copies) out.push({ pair, kind: 'extra', key, shard: c.shard })
+      return
+    }
+    const want = shardOfKey(side === 'user' ? l.user : l.merchant)
+    if (copies.length === 0) out.push({ pair, kind: 'missing', key, shard: want })
+    for (const c of copies) {
+      if (c.shard !== want) out.push({ pair, kind: 'misplaced', key, shard: c.shard })
+      else if (c.hash !== l.hash) out.push({ pair, kind: 'different', key, shard: c.shard })
+    }
+  }
+  if (ctx.pairs.includes('legacy-user')) dimCheck('legacy-user', 'user', u)
+  if (ctx.pairs.includes('legacy-merchant')) dimCheck('legacy-merchant', 'merchant', m)
+  if (!ctx.pairs.includes('legacy-user') && !ctx.pairs.includes('legacy-merchant')) {
+    // Legacy is retired: each copy must sit where its own key routes.
+    for (const c of u) if (c.shard !== shardOfKey(c.user)) out.push({ pair: 'user-merchant', kind: 'misplaced', key, shard: c.shard })
+    for (const c of m) if (c.shard !== shardOfKey(c.merchant)) out.push({ pair: 'user-merchant', kind: 'misplaced', key, shard: c.shard })
+  }
+  if (ctx.pairs.includes('user-merchant')) {
+    const a = u[0]
+    const b = m[0]
+    if (a && !b) out.push({ pair: 'user-merchant', kind: 'missing', key, shard: shardOfKey(a.merchant) })
+    else if (!a && b) out.push({ pair: 'user-merchant', kind: 'extra', key, shard: b.shard })
+    else if (a && b && a.hash !== b.hash) out.push({ pair: 'user-merchant', kind: 'different', key, shard: b.shard })
+  }
+  const owner = l ?? u[0]
+  if (owner && compareIds(key, ctx.ceiling) > 0 && shardFieldUnchecked(key) !== shardOfKey(owner.user)) {
+    out.push({ pair: ctx.pairs.includes('legacy-user') ? 'legacy-user' : 'user-merchant', kind: 'bad-shard-field', key })
+  }
+  return out
+}
+
+/** The pairs a verify of `dimension` compares. */
+export function pairsFor(d: Dimension | 'all'): Pair[] {
+  return d === 'user' ? ['legacy-user'] : d === 'merchant' ? ['legacy-merchant'] : ['legacy-user', 'legacy-merchant', 'user-merchant']
+}

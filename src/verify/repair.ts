@@ -1,0 +1,207 @@
+/**
+ * Repair: makes the copies of the keys in a verify report equal to the
+ * source of truth for the current stage (legacy until writes move; the user
+ * dimension from `write-shards` on), like pt-table-sync but across shards.
+ *
+ * For each key the source row is read (under a shared row lock when
+ * executing, so no dual write can change it meanwhile) and each copy is made
+ * to match: an idempotent upsert of the full row into the table its key
+ * routes to, and a delete from every other table the report saw it in; when
+ * the source has no row, the copies are deleted. Every statement can be run
+ * twice with the same result. Printing (the default) reads without locks and
+ * changes nothing.
+ *
+ * The copies a dual write is still replaying hold the same version as the
+ * source row, so a late replay rewrites the same row.
+ */
+import { format, type PoolConnection, type RowDataPacket } from 'mysql2/promise'
+import { ShardkitError } from '../errors.js'
+import type { Runtime } from '../runtime/runtime.js'
+import { qualified, quoteIdent } from '../runtime/mysql.js'
+import { phase } from '../runtime/phase-hooks.js'
+import { LOGICAL_SHARDS, shardOfKey, type Dimension } from '../router/shard-function.js'
+import { assertIdSyntax, compareIds, shardFieldUnchecked } from '../idgen/layout.js'
+import { readLookup } from '../dualwrite/lookup.js'
+import type { StageState } from '../cutover/stages.js'
+import type { Difference, Pair } from './compare.js'
+import { readColumnInfo } from './row-hash.js'
+
+export type SourceOfTruth = 'legacy' | 'user'
+
+/** The source of truth at a stage, and the copies repair may write. */
+export function repairTargets(stage: StageState['stage']): { source: SourceOfTruth; targets: Array<'legacy' | Dimension> } {
+  if (stage === 'write-shards') return { source: 'user', targets: ['merchant', 'legacy'] }
+  if (stage === 'shards') return { source: 'user', targets: ['merchant'] }
+  return { source: 'legacy', targets: ['user', 'merchant'] }
+}
+
+/** One idempotent statement. `sql` has placeholders; `params` are bound when executed. */
+export interface RepairStatement {
+  readonly key: string
+  readonly target: 'legacy' | Dimension
+  readonly shard?: number
+  readonly host: string
+  readonly action: 'upsert' | 'delete'
+  readonly sql: string
+  readonly params: readonly unknown[]
+}
+
+/** The statement as text, values inlined: for people to read, never executed. */
+export function printable(s: RepairStatement): string {
+  return format(s.sql, s.params as Parameters<typeof format>[1]) + ';'
+}
+
+const PAIRS: readonly Pair[] = ['legacy-user', 'legacy-merchant', 'user-merchant']
+const KINDS = ['missing', 'extra', 'different', 'misplaced', 'bad-shard-field']
+
+/**
+ * Reads the differences of a verify report (`verify --report <file>`).
+ * @throws ShardkitError `USAGE` naming the entry and field that is wrong
+ */
+export function parseReport(text: string, file: string): { differences: Difference[]; overflow: number } {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new ShardkitError('USAGE', `${file} is not JSON; pass the file written by \`shardctl verify --report <file>\``, { argument: '--report' })
+  }
+  const o = raw as { differences?: unknown; overflow?: unknown }
+  if (typeof o !== 'object' || o === null || !Array.isArray(o.differences)) {
+    throw new ShardkitError('USAGE', `${file} has no "differences" list; pass the file written by \`shardctl verify --report <file>\``, { argument: '--report' })
+  }
+  const differences = o.differences.map((d: unknown, i: number): Difference => {
+    const e = d as Record<string, unknown>
+    const bad = (field: string, want: string) => new ShardkitError('USAGE', `${file}: differences[${i}].${field} must be ${want}`, { argument: '--report', field: `differences[${i}].${field}` })
+    if (typeof e !== 'object' || e === null) throw bad('', 'an object')
+    if (typeof e.key !== 'string') throw bad('key', 'a decimal id string')
+    try {
+      assertIdSyntax(e.key)
+    } catch {
+      throw bad('key', 'a decimal id string')
+    }
+    if (!PAIRS.includes(e.pair as Pair)) throw bad('pair', PAIRS.join(', '))
+    if (!KINDS.includes(e.kind as string)) throw bad('kind', KINDS.join(', '))
+    if (e.shard !== undefined && (!Number.isInteger(e.shard) || (e.shard as number) < 0 || (e.shard as number) >= LOGICAL_SHARDS)) throw bad('shard', `a shard from 0 to ${LOGICAL_SHARDS - 1}`)
+    return { pair: e.pair as Pair, kind: e.kind as Difference['kind'], key: e.key, ...(e.shard === undefined ? {} : { shard: e.shard as number }) }
+  })
+  return { differences, overflow: typeof o.overflow === 'number' ? o.overflow : 0 }
+}
+
+interface TableRef {
+  readonly host: string
+  readonly table: string
+  readonly shard?: number
+}
+
+/** Builds the statements of one key, from the source row (undefined: the source has none). */
+export class RepairPlanner {
+  private constructor(
+    private readonly rt: Runtime,
+    private readonly columns: string[],
+    readonly source: SourceOfTruth,
+    readonly targets: ReadonlyArray<'legacy' | Dimension>,
+  ) {}
+
+  static async open(rt: Runtime, stage: StageState['stage']): Promise<RepairPlanner> {
+    const cfg = rt.config
+    const cols = await readColumnInfo(rt.legacy(), cfg.legacy.database, cfg.legacy.table)
+    const { source, targets } = repairTargets(stage)
+    return new RepairPlanner(rt, cols.map((c) => c.name), source, targets)
+  }
+
+  private get pk(): string {
+    return quoteIdent(this.rt.config.legacy.primaryKey)
+  }
+
+  private legacyRef(): TableRef {
+    const c = this.rt.config.legacy
+    return { host: 'legacy', table: qualified(c.database, c.table) }
+  }
+
+  private shardRef(dim: Dimension, shard: number): TableRef {
+    const p = this.rt.config.dimensions[dim].shards[shard]!
+    return { host: p.host, table: qualified(p.database, p.table), shard }
+  }
+
+  /** Where the source row of `key` lives (the user shard, from the id, the lookup or the report). */
+  async sourceRef(key: string, diffs: readonly Difference[]): Promise<TableRef[]> {
+    if (this.source === 'legacy') return [this.legacyRef()]
+    if (compareIds(key, this.rt.config.legacy.idCeiling) > 0) return [this.shardRef('user', shardFieldUnchecked(key))]
+    const look = await readLookup(this.rt, key)
+    if (look) return [this.shardRef('user', shardOfKey(look.userId))]
+    // Not in the lookup: wherever the report saw it in the user dimension.
+    const seen = [...new Set(diffs.filter((d) => d.pair !== 'legacy-merchant' && d.shard !== undefined).map((d) => d.shard!))]
+    return seen.map((s) => this.shardRef('user', s))
+  }
+
+  /** The SELECT of the full source row (append ` LOCK IN SHARE MODE` to lock it). */
+  selectSql(ref: TableRef): string {
+    return `SELECT ${this.columns.map(quoteIdent).join(',')} FROM ${ref.table} WHERE ${this.pk} = ?`
+  }
+
+  /** The statements that make every copy of `key` match `row` (the source's row, or undefined). */
+  statementsFor(key: string, row: RowDataPacket | undefined, diffs: readonly Difference[]): RepairStatement[] {
+    const cfg = this.rt.config
+    const out: RepairStatement[] = []
+    for (const target of this.targets) {
+      const keep: TableRef | undefined = row === undefined ? undefined : target === 'legacy' ? this.legacyRef() : this.shardRef(target, shardOfKey(String(row[target === 'user' ? cfg.legacy.userColumn : cfg.legacy.merchantColumn])))
+      if (keep && row) out.push(this.upsert(key, target, keep, row))
+      if (target === 'legacy') {
+        if (!row) out.push(this.del(key, target, this.legacyRef()))
+        continue
+      }
+      // Every other table of this dimension the report saw the key in, and (no source row) where it would route.
+      const strays = new Set<number>()
+      for (const d of diffs) {
+        const inDim = d.pair === 'legacy-user' ? 'user' : d.pair === 'legacy-merchant' ? 'merchant' : d.kind === 'extra' || d.kind === 'misplaced' || d.kind === 'different' ? 'merchant' : undefined
+        if (inDim === target && d.shard !== undefined) strays.add(d.shard)
+      }
+      if (!row && target === 'user' && compareIds(key, cfg.legacy.idCeiling) > 0) strays.add(shardFieldUnchecked(key))
+      for (const s of strays) if (keep?.shard !== s) out.push(this.del(key, target, this.shardRef(target, s)))
+    }
+    return out
+  }
+
+  private upsert(key: string, target: 'legacy' | Dimension, ref: TableRef, row: RowDataPacket): RepairStatement {
+    const cols = this.columns.map(quoteIdent)
+    const sets = cols.filter((c) => c !== this.pk).map((c) => `${c} = VALUES(${c})`)
+    return {
+      key,
+      target,
+      host: ref.host,
+      ...(ref.shard === undefined ? {} : { shard: ref.shard }),
+      action: 'upsert',
+      sql: `INSERT INTO ${ref.table} (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')}) ON DUPLICATE KEY UPDATE ${sets.join(', ')}`,
+      params: this.columns.map((c) => row[c]),
+    }
+  }
+
+  private del(key: string, target: 'legacy' | Dimension, ref: TableRef): RepairStatement {
+    return { key, target, host: ref.host, ...(ref.shard === undefined ? {} : { shard: ref.shard }), action: 'delete', sql: `DELETE FROM ${ref.table} WHERE ${this.pk} = ?`, params: [key] }
+  }
+
+  /** Runs a statement on its host. */
+  async apply(s: RepairStatement): Promise<void> {
+    const pool = s.host === 'legacy' ? this.rt.legacy() : this.rt.host(s.host)
+    await pool.query(s.sql, s.params as unknown[])
+    await phase('repair.statement-applied', { key: s.key, target: s.target, action: s.action })
+  }
+
+  /** The pool of a source table. */
+  poolOf(ref: TableRef) {
+    return ref.host === 'legacy' ? this.rt.legacy() : this.rt.host(ref.host)
+  }
+
+  /**
+   * Reads the source row of `key` (the first table that has it), locked in
+   * share mode on `conns` when given, so it cannot change until they commit.
+   */
+  async readSource(key: string, diffs: readonly Difference[], lock?: (ref: TableRef) => Promise<PoolConnection>): Promise<RowDataPacket | undefined> {
+    for (const ref of await this.sourceRef(key, diffs)) {
+      const sql = this.selectSql(ref) + (lock ? ' LOCK IN SHARE MODE' : '')
+      const [rows] = lock ? await (await lock(ref)).query<RowDataPacket[]>(sql, [key]) : await this.poolOf(ref).query<RowDataPacket[]>(sql, [key])
+      if (rows[0]) return rows[0]
+    }
+    return undefined
+  }
+}
