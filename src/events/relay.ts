@@ -1,0 +1,323 @@
+/**
+ * The outbox relay: for every primary database, reads `shardkit_outbox` in id
+ * order, publishes each event to the topic exchange with publisher confirms
+ * and `mandatory`, and marks rows published only after the confirm. Delivery
+ * is at least once: a relay stopped between publish and mark sends those
+ * events again; nothing is skipped.
+ *
+ * - One active relay per outbox (relay-lease.ts); standbys poll for the lease.
+ * - Per order, an event is published only after the previous event of the
+ *   same order was confirmed (relay-publish.ts); a retry never overtakes.
+ * - A returned (unroutable) event is confirmed by the broker too: it is not
+ *   counted as sent, stays unpublished and is retried with backoff; `stats()`
+ *   and `shardctl events status` report it.
+ * - A nack (a queue at its `x-max-length` with reject-publish) or a broker
+ *   that is down: backoff up to `maxBackoffMs`, retry; never dropped.
+ * - Across a write flip the barrier in outbox-store.ts holds the new
+ *   primary's events until the old primary's are published.
+ */
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { Connection } from 'rabbitmq-client'
+import { ShardkitError } from '../errors.js'
+import { silentLogger, type Logger } from '../runtime/logger.js'
+import type { Runtime } from '../runtime/runtime.js'
+import { phase } from '../runtime/phase-hooks.js'
+import { primaryDatabases, type PrimaryDatabase } from '../dualwrite/placement.js'
+import { createConfirmingPublisher, openEventConnection, type ConfirmingPublisher } from './amqp.js'
+import { checkBarrier, markPublished, prunePublished, readPending, readToken } from './outbox-store.js'
+import { codeOf, publishBatch } from './relay-publish.js'
+import { acquireRelayLease, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
+
+export interface OutboxRelayOptions {
+  readonly runtime: Runtime
+  /** A connection the caller owns; else the relay opens one from `config.events.url` and closes it. */
+  readonly connection?: Connection
+  /** Default `config.events.exchange`. */
+  readonly exchange?: string
+  /** Rows per read (default 500, 1-10000). */
+  readonly batchSize?: number
+  /** Wait between reads of a drained outbox (default 50 ms). */
+  readonly idleMs?: number
+  /** Lease time to live (default 10000 ms); renewed every third of it. */
+  readonly leaseTtlMs?: number
+  /** Backoff cap after failures (default 5000 ms). */
+  readonly maxBackoffMs?: number
+  /** A publish not confirmed in this time counts as failed (default 15000 ms). */
+  readonly confirmTimeoutMs?: number
+  /** Published rows older than this are deleted (default `config.events.retentionMs`). */
+  readonly retentionMs?: number
+  /** How often the holder prunes (default 60000 ms). */
+  readonly pruneEveryMs?: number
+  /** Only these outboxes (primary names); default all primary databases. */
+  readonly outboxes?: readonly string[]
+  /** The lease holder name (default host-pid-random). */
+  readonly holder?: string
+  readonly logger?: Logger
+}
+
+/** Per-outbox counters (since start). */
+export interface OutboxRelayStats {
+  readonly outbox: string
+  holding: boolean
+  token: number | null
+  published: number
+  /** Publishes the broker returned (no queue bound); retried later, never marked. */
+  unroutable: number
+  /** Nacks, timeouts and broken connections. */
+  failed: number
+  lastError: string | null
+  /** Set while the barrier holds this outbox's rows back. */
+  waitingOn: { outbox: string; stageVersion: number } | null
+  lastPublishAt: number | null
+}
+
+/** One pass of `drain()` over one outbox. */
+export interface DrainResult {
+  readonly outbox: string
+  /** False when another relay holds the lease. */
+  readonly held: boolean
+  readonly published: number
+  readonly unroutable: number
+  readonly failed: number
+  /** Rows left unpublished (failures, barrier, or another holder). */
+  readonly blocked: boolean
+}
+
+type Pass = { published: number; unroutable: number; failed: number; read: number; waiting: boolean; lost: boolean }
+
+/**
+ * The relay. `start()` runs a loop per outbox until `stop()`; `drain()`
+ * publishes what is there now and returns (the CLI's `--once`).
+ * @example
+ * const relay = new OutboxRelay({ runtime: rt, logger })
+ * relay.start()
+ * // ...
+ * await relay.stop()
+ */
+export class OutboxRelay {
+  private readonly rt: Runtime
+  private readonly conn: Connection
+  private readonly ownsConnection: boolean
+  private readonly pub: ConfirmingPublisher
+  private readonly all: PrimaryDatabase[]
+  private readonly mine: PrimaryDatabase[]
+  private readonly o: Required<Omit<OutboxRelayOptions, 'runtime' | 'connection' | 'outboxes' | 'logger'>>
+  private readonly logger: Logger
+  private readonly leases = new Map<string, RelayLease>()
+  private readonly cleared = new Map<string, number>()
+  private readonly counters = new Map<string, OutboxRelayStats>()
+  private readonly abort = new AbortController()
+  private loops: Promise<void>[] = []
+  private closed = false
+
+  constructor(opts: OutboxRelayOptions) {
+    const num = (name: string, v: number | undefined, def: number, min: number, max: number): number => {
+      const x = v ?? def
+      if (!Number.isInteger(x) || x < min || x > max) throw new ShardkitError('USAGE', `${name} must be a whole number from ${min} to ${max} (got ${String(x)})`, { argument: name })
+      return x
+    }
+    this.rt = opts.runtime
+    const cfg = this.rt.config.events
+    this.o = {
+      exchange: opts.exchange ?? cfg.exchange,
+      batchSize: num('batchSize', opts.batchSize, 500, 1, 10_000),
+      idleMs: num('idleMs', opts.idleMs, 50, 1, 60_000),
+      leaseTtlMs: num('leaseTtlMs', opts.leaseTtlMs, 10_000, 300, 600_000),
+      maxBackoffMs: num('maxBackoffMs', opts.maxBackoffMs, 5_000, 10, 600_000),
+      confirmTimeoutMs: num('confirmTimeoutMs', opts.confirmTimeoutMs, 15_000, 100, 600_000),
+      retentionMs: num('retentionMs', opts.retentionMs, cfg.retentionMs, 0, 365 * 86_400_000),
+      pruneEveryMs: num('pruneEveryMs', opts.pruneEveryMs, 60_000, 10, 86_400_000),
+      holder: opts.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    }
+    this.logger = opts.logger ?? silentLogger
+    this.all = primaryDatabases(this.rt.config)
+    const wanted = opts.outboxes
+    this.mine = wanted ? this.all.filter((p) => wanted.includes(p.name)) : this.all
+    if (wanted && this.mine.length !== wanted.length) {
+      const unknown = wanted.filter((w) => !this.all.some((p) => p.name === w))
+      throw new ShardkitError('USAGE', `unknown outbox ${unknown.join(', ')}; use primary names as \`shardctl events status\` lists them`, { argument: 'outboxes' })
+    }
+    this.ownsConnection = opts.connection === undefined
+    this.conn = opts.connection ?? openEventConnection(cfg.url, { name: `shardkit-relay ${this.o.holder}`, onError: (err) => this.logger.warn({ code: codeOf(err) }, 'events relay: broker connection error; reconnecting') })
+    this.pub = createConfirmingPublisher(this.conn, this.o.exchange)
+    for (const p of this.mine) {
+      this.counters.set(p.name, { outbox: p.name, holding: false, token: null, published: 0, unroutable: 0, failed: 0, lastError: null, waitingOn: null, lastPublishAt: null })
+    }
+  }
+
+  /** The lease holder name of this relay. */
+  get holder(): string {
+    return this.o.holder
+  }
+
+  /** Counters per outbox (copies). */
+  stats(): OutboxRelayStats[] {
+    return [...this.counters.values()].map((s) => ({ ...s }))
+  }
+
+  /** Runs one loop per outbox in the background until `stop()`. */
+  start(): void {
+    if (this.closed) throw new ShardkitError('CLOSED', 'the relay was stopped; create a new OutboxRelay')
+    if (this.loops.length > 0) return
+    this.loops = this.mine.map((p) => this.loop(p))
+  }
+
+  /**
+   * Publishes every outbox until it is empty or stuck (failures, barrier,
+   * another holder), then gives the leases back. For `--once` and tests.
+   */
+  async drain(opts: { maxPasses?: number } = {}): Promise<DrainResult[]> {
+    const out: DrainResult[] = []
+    for (const p of this.mine) {
+      const lease = await acquireRelayLease(this.rt, p, this.o.holder, this.o.leaseTtlMs)
+      if (!lease) {
+        out.push({ outbox: p.name, held: false, published: 0, unroutable: 0, failed: 0, blocked: true })
+        continue
+      }
+      this.setLease(p, lease)
+      let published = 0, unroutable = 0, failed = 0, blocked = false
+      try {
+        for (let i = 0; i < (opts.maxPasses ?? 1_000_000); i++) {
+          const r = await this.pass(p, lease)
+          published += r.published; unroutable += r.unroutable; failed += r.failed
+          if (r.lost || r.waiting || r.failed > 0 || r.unroutable > 0) { blocked = true; break }
+          if (r.read === 0) break
+        }
+      } finally {
+        await releaseRelayLease(this.rt, lease)
+        this.setLease(p, undefined)
+      }
+      out.push({ outbox: p.name, held: true, published, unroutable, failed, blocked })
+    }
+    return out
+  }
+
+  /** Stops the loops (after the batch in hand), gives the leases back, closes what it opened. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.abort.abort()
+    await Promise.allSettled(this.loops)
+    await Promise.all([...this.leases.values()].map((l) => releaseRelayLease(this.rt, l)))
+    this.leases.clear()
+    await this.pub.close().catch(() => undefined)
+    if (this.ownsConnection) await this.conn.close().catch(() => undefined)
+  }
+
+  private setLease(p: PrimaryDatabase, lease: RelayLease | undefined): void {
+    const s = this.counters.get(p.name)!
+    if (lease) this.leases.set(p.name, lease)
+    else this.leases.delete(p.name)
+    s.holding = lease !== undefined
+    s.token = lease?.token ?? null
+  }
+
+  private async loop(p: PrimaryDatabase): Promise<void> {
+    const signal = this.abort.signal
+    let backoff = 0
+    let renewedAt = 0
+    let prunedAt = 0
+    while (!signal.aborted) {
+      try {
+        let lease = this.leases.get(p.name)
+        if (!lease) {
+          lease = await acquireRelayLease(this.rt, p, this.o.holder, this.o.leaseTtlMs)
+          if (!lease) {
+            await sleep(Math.max(50, Math.floor(this.o.leaseTtlMs / 4)), signal)
+            continue
+          }
+          this.setLease(p, lease)
+          renewedAt = Date.now()
+          this.logger.info({ outbox: p.name, token: lease.token }, 'events relay: lease acquired')
+        } else if (Date.now() - renewedAt > this.o.leaseTtlMs / 3) {
+          if (!(await renewRelayLease(this.rt, lease, this.o.leaseTtlMs))) {
+            this.logger.warn({ outbox: p.name, token: lease.token }, 'events relay: lease lost; standing by')
+            this.setLease(p, undefined)
+            continue
+          }
+          renewedAt = Date.now()
+        }
+        if (Date.now() - prunedAt > this.o.pruneEveryMs) {
+          prunedAt = Date.now()
+          const n = await prunePublished(this.rt, p, this.o.retentionMs)
+          if (n > 0) this.logger.debug({ outbox: p.name, pruned: n }, 'events relay: pruned published rows')
+        }
+        // Never publish on a lease that may have expired while we were busy.
+        if (Date.now() - renewedAt > (this.o.leaseTtlMs * 2) / 3) continue
+        const r = await this.pass(p, lease)
+        if (r.lost) {
+          this.logger.warn({ outbox: p.name, token: lease.token }, 'events relay: a newer relay holds this outbox; standing by')
+          this.setLease(p, undefined)
+          continue
+        }
+        if (r.failed > 0 || r.unroutable > 0) {
+          backoff = Math.min(this.o.maxBackoffMs, backoff === 0 ? 100 : backoff * 2)
+          const s = this.counters.get(p.name)!
+          // Unroutable: no queue is bound for a partition; the events wait (in order) until one is.
+          this.logger.warn({ outbox: p.name, failed: r.failed, unroutable: r.unroutable, code: s.lastError, backoffMs: backoff }, 'events relay: publishes not confirmed; left unpublished, retrying')
+          await sleep(backoff, signal)
+        } else {
+          backoff = 0
+          if (r.read === 0 || r.waiting) await sleep(this.o.idleMs, signal)
+        }
+      } catch (err) {
+        const s = this.counters.get(p.name)!
+        s.lastError = codeOf(err)
+        this.logger.warn({ outbox: p.name, code: s.lastError }, 'events relay: pass failed; retrying')
+        backoff = Math.min(this.o.maxBackoffMs, backoff === 0 ? 100 : backoff * 2)
+        await sleep(backoff, signal)
+      }
+    }
+  }
+
+  /** One batch: read, barrier, publish (chained per order), mark the confirmed rows. */
+  private async pass(p: PrimaryDatabase, lease: RelayLease): Promise<Pass> {
+    const s = this.counters.get(p.name)!
+    let rows = await readPending(this.rt, p, this.o.batchSize)
+    const res: Pass = { published: 0, unroutable: 0, failed: 0, read: rows.length, waiting: false, lost: false }
+    if (rows.length === 0) return res
+    const top = rows[rows.length - 1]!.stageVersion
+    if (top > (this.cleared.get(p.name) ?? -1)) {
+      const b = await checkBarrier(this.rt, p, this.all, top)
+      this.cleared.set(p.name, Math.max(this.cleared.get(p.name) ?? -1, b.clearedUpTo))
+      if (b.waitingOn && s.waitingOn === null) this.logger.info({ outbox: p.name, waitingOn: b.waitingOn }, 'events relay: holding events back until the old primary\'s outbox is published (write flip barrier)')
+      s.waitingOn = b.waitingOn ? { ...b.waitingOn } : null
+      const upTo = this.cleared.get(p.name)!
+      rows = rows.filter((r) => r.stageVersion <= upTo)
+      if (rows.length === 0) {
+        res.waiting = true
+        return res
+      }
+    } else s.waitingOn = null
+    const out = await publishBatch(this.pub, rows, this.o.confirmTimeoutMs)
+    res.unroutable = out.unroutable
+    res.failed = out.failed
+    s.unroutable += out.unroutable
+    s.failed += out.failed
+    if (out.lastError) s.lastError = out.lastError
+    const ok = out.confirmed
+    await phase('events.published-before-mark', { outbox: p.name, holder: this.o.holder, count: ok.length })
+    if (ok.length > 0) {
+      const marked = await markPublished(this.rt, p, lease.token, ok)
+      if (marked < ok.length && (await readToken(this.rt, p)) !== lease.token) res.lost = true
+      res.published = marked
+      s.published += marked
+      if (marked > 0) s.lastPublishAt = Date.now()
+    }
+    return res
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const t = setTimeout(done, ms)
+    function done() {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
