@@ -1,0 +1,46 @@
+/**
+ * `npm run soak -- --minutes M --rps R [--orders N] [--seed S] [--keep] [--json]`:
+ * the rehearsal under steady load with faults at random intervals (soak.ts).
+ * Progress on stderr, the report on stdout; exit 0 only when no acknowledged
+ * order was lost or duplicated, every fault was survived and verify is clean.
+ */
+import { parseArgs } from 'node:util'
+import { redactText } from '../../src/index.js'
+import { resolveServices } from '../../test/support/services.js'
+import { formatSoak, runSoak } from './soak.js'
+
+function usage(msg: string): never {
+  process.stderr.write(`soak: ${msg}\nusage: npm run soak -- [--minutes M] [--rps R] [--orders N] [--seed S] [--keep] [--json]\n`)
+  process.exit(2)
+}
+
+let args
+try {
+  args = parseArgs({ options: { minutes: { type: 'string', default: '2' }, rps: { type: 'string', default: '100' }, orders: { type: 'string', default: '20000' }, seed: { type: 'string' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+} catch (err) {
+  usage((err as Error).message)
+}
+const minutes = Number(args.minutes)
+if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60) usage(`--minutes must be a number above 0, at most 1440 (got ${args.minutes})`)
+const rps = Number(args.rps)
+if (!Number.isFinite(rps) || rps <= 0 || rps > 10_000) usage(`--rps must be a number above 0, at most 10000 (got ${args.rps})`)
+const orders = Number(args.orders)
+if (!Number.isInteger(orders) || orders < 1 || orders > 10_000_000) usage(`--orders must be a whole number from 1 to 10000000 (got ${args.orders})`)
+const seed = args.seed === undefined ? undefined : Number(args.seed)
+if (seed !== undefined && !Number.isInteger(seed)) usage(`--seed must be a whole number (got ${args.seed})`)
+
+let services: Awaited<ReturnType<typeof resolveServices>>
+try {
+  services = await resolveServices({ ...process.env, SHARDKIT_TEST_MYSQL_URL: process.env.SHARDKIT_DEMO_MYSQL_URL, SHARDKIT_TEST_REDIS_URL: process.env.SHARDKIT_DEMO_REDIS_URL })
+} catch (err) {
+  process.stderr.write(`soak: ${redactText((err as Error).message.replaceAll('SHARDKIT_TEST_', 'SHARDKIT_DEMO_'))}\n`)
+  process.exit(3)
+}
+let report
+try {
+  report = await runSoak({ minutes, rps, orders, keep: args.keep, mysqlUrl: services.mysqlUrl, redisUrl: services.redisUrl, ...(seed !== undefined ? { seed } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+} finally {
+  if (!args.keep) await services.stop()
+}
+process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : redactText(formatSoak(report)))
+process.exitCode = report.ok ? 0 : 1
