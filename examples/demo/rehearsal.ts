@@ -2,9 +2,12 @@
  * The migration rehearsal: a fresh fleet under steady traffic from two
  * order-service instances, walked from `legacy` to `shards` with the real
  * library and CLI (backfill, verify at every step, the read ramp, the write
- * fence), then proven: zero failed requests, clean verifies, and every
- * acknowledged order exactly once per dimension. Never fakes a step: a step
- * that cannot run fails the rehearsal and says why.
+ * fence), then proven: zero failed requests, clean verifies, every
+ * acknowledged order exactly once per dimension, and every acknowledged
+ * order's events received exactly once and in version order across the
+ * whole walk (events-check.ts), with the outbox relay killed between
+ * publish and mark under traffic and a standby taking over. Never fakes a
+ * step: a step that cannot run fails the rehearsal and says why.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +15,7 @@ import { join } from 'node:path'
 import { moveStage, openRuntime, provision, silentLogger, type MoveResult, type Runtime } from '../../src/index.js'
 import type { LoadReport } from '../load/stats.js'
 import { checkExactlyOnce, type PresenceReport } from './exactly-once.js'
+import { startEventsCheck, startRelayKillSwitch, type EventsCheck, type EventsReport, type RelayKillSwitch } from './events-check.js'
 import { adminPool, checkServers, createLegacy, demoPrefix, legacyCeiling, removeFleet, writeDemoConfig } from './fleet.js'
 import { finished, shardctl, spawnTs, startService, type ServiceInstance } from './processes.js'
 import { seedLegacy } from './seed.js'
@@ -60,6 +64,8 @@ export interface RehearsalReport {
   readonly fenceMs: number | null
   readonly load: LoadReport | null
   readonly presence: PresenceReport | null
+  /** The order-event check (absent in reports from before it existed). */
+  readonly events?: EventsReport | null
   readonly removed: { databases: number; redisKeys: number } | null
   readonly totalMs: number
   readonly problems: readonly string[]
@@ -81,6 +87,15 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   let rt: Runtime | undefined
   let load: LoadReport | null = null
   let presence: PresenceReport | null = null
+  let events: EventsReport | null = null
+  let eventsCheck: EventsCheck | undefined
+  const relays: { child: ReturnType<typeof spawnTs>; done: ReturnType<typeof finished>; log: string }[] = []
+  let killSwitch: RelayKillSwitch | undefined
+  const startRelay = (env?: NodeJS.ProcessEnv) => {
+    const log = join(dir, `relay-${relays.length + 1}.log`)
+    const child = spawnTs('bin/shardctl.ts', ['-c', configPath, 'events', 'relay', '--lease-ttl', '3000'], { stderrTo: log, ...(env ? { env } : {}) })
+    relays.push({ child, done: finished(child), log })
+  }
   let removed: RehearsalReport['removed'] = null
   let fenceMs: number | null = null
   let loadChild: ReturnType<typeof spawnTs> | undefined
@@ -158,8 +173,14 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       const r = await provision(rt!)
       return { value: r, ok: r.conflicts.length === 0, detail: `${r.created.length} objects created, ${r.conflicts.length} conflicts` }
     })
-    await step(`start ${o.instances ?? 2} order-service instances`, async () => {
-      for (let i = 1; i <= (o.instances ?? 2); i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`)))
+    eventsCheck = await step('start the event consumer and the outbox relay', async () => {
+      const c = await startEventsCheck(rt!, { service: `${prefix}check`, log: o.log })
+      killSwitch = await startRelayKillSwitch(join(dir, 'relay-hook.sock'))
+      startRelay(killSwitch.env)
+      return { value: c, ok: true, detail: `queues ${prefix}check.order-events.00-11 on exchange ${rt!.config.events.exchange}; relay logs in ${dir}` }
+    })
+    await step(`start ${o.instances ?? 2} order-service instances (events outbox)`, async () => {
+      for (let i = 1; i <= (o.instances ?? 2); i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`), 60_000, ['--events', 'outbox']))
       return { value: undefined, ok: true, detail: services.map((s) => s.url).join(', ') }
     })
     stageEntered.push(['legacy', performance.now()])
@@ -173,6 +194,14 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       const r = await shardctl(configPath, ['backfill'], { progress: o.progress ?? false })
       const s = r.json as { rowsCopied?: number; dimensions?: Record<string, { rowsCopied?: number }> } | undefined
       return { value: r, ok: r.code === 0, detail: r.code === 0 ? `done${s ? `: ${JSON.stringify(s).slice(0, 200)}` : ''}` : `exit ${r.code}: ${lastLine(r.stderr) || r.stdout.trim().slice(0, 300)}` }
+    })
+    await step('kill -9 the relay between publish and mark', async () => {
+      startRelay() // the standby: it takes the outbox leases 3 s after the holder dies
+      const held = await killSwitch!.arm(15_000)
+      relays[0]!.child.kill('SIGKILL')
+      const r = await relays[0]!.done
+      const what = held ? `killed after the broker confirmed ${held.count} event(s) of ${held.outbox}, before marking them: the standby sends them again` : 'no publish within 15 s; killed anyway'
+      return { value: undefined, ok: r.signal === 'SIGKILL', detail: what }
     })
     await verify('after backfill')
     await move('shadow-read')
@@ -206,6 +235,12 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
 
   if (problems.length === 0) {
     try {
+      // The services are gone, and their drainers with them: replay what their journals still owe,
+      // as the runbook says, before the last verify.
+      await step('dualwrite drain (traffic stopped)', async () => {
+        const r = await shardctl(configPath, ['dualwrite', 'drain'])
+        return { value: r.code, ok: r.code === 0, detail: r.code === 0 ? lastLine(r.stdout) || 'journal empty' : `exit ${r.code}: ${lastLine(r.stderr)}` }
+      })
       await verify('final, traffic stopped')
     } catch (err) {
       problems.push((err as Error).message)
@@ -224,6 +259,27 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       problems.push((err as Error).message)
     }
   }
+  if (rt && load && eventsCheck && problems.length === 0) {
+    const ids = readIds(idsFile)
+    try {
+      events = await step("every acknowledged order's events once, in order", async () => {
+        const e = await eventsCheck!.settle(ids)
+        const c = e.consumer
+        const why = [...e.incomplete.slice(0, 1).map((x) => `missing events e.g. ${x}`), ...e.disordered.slice(0, 1).map((x) => `e.g. ${x}`)].join('; ')
+        return { value: e, ok: e.ok, detail: `${e.exactlyOnceInOrder}/${e.acknowledged} orders; ${e.handled} events handled, ${c.duplicates} duplicate deliveries dropped, ${c.gaps} gaps, ${c.waited} out of order${why ? `; ${why}` : ''}` }
+      })
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  for (const [i, r] of relays.entries()) {
+    if (r.child.exitCode !== null || r.child.signalCode !== null) continue
+    r.child.kill('SIGTERM')
+    const x = await r.done
+    if (x.code !== 0) problems.push(`events relay ${i + 1} exited with ${x.code ?? x.signal} on SIGTERM; see ${r.log}`)
+  }
+  await killSwitch?.close()
+  await eventsCheck?.close(!o.keep).catch((err: unknown) => problems.push(`closing the event consumer: ${(err as Error).message}`))
   if (load && load.errors > 0) problems.push(`${load.errors} failed requests (expected 0); e.g. ${load.failures.slice(0, 3).map((f) => `${f.op} ${f.status} ${f.error.slice(0, 120)}`).join(' | ')}`)
   await rt?.close()
   if (!o.keep) {
@@ -236,7 +292,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   }
   const stageMs: Record<string, number> = {}
   for (let i = 0; i + 1 < stageEntered.length; i++) stageMs[stageEntered[i]![0]] = Math.round(stageEntered[i + 1]![1] - stageEntered[i]![1])
-  return { prefix, configPath, orders: o.orders, rps: o.rps, steps, stageMs, verifies, fenceMs, load, presence, removed, totalMs: Math.round(performance.now() - t0), problems, ok: problems.length === 0 }
+  return { prefix, configPath, orders: o.orders, rps: o.rps, steps, stageMs, verifies, fenceMs, load, presence, events, removed, totalMs: Math.round(performance.now() - t0), problems, ok: problems.length === 0 }
 }
 
 class StepFailed extends Error {}

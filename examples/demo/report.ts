@@ -27,6 +27,11 @@ export function formatReport(r: RehearsalReport): string {
     const p = r.presence
     out.push(`acknowledged orders: ${p.acknowledged}; ${p.dimensions.map((d) => `${d.dimension}: ${d.exactlyOnce} exactly once, ${d.missing.length ? 'some' : '0'} missing, ${d.duplicated.length ? 'some' : '0'} duplicated, ${d.misplaced.length ? 'some' : '0'} misplaced`).join('; ')}`)
   }
+  if (r.events) {
+    const e = r.events
+    const c = e.consumer
+    out.push(`order events: ${e.exactlyOnceInOrder}/${e.acknowledged} acknowledged orders received exactly once, in version order; ${e.handled} events handled, ${c.duplicates} duplicate deliveries dropped, ${c.stale} stale, ${c.gaps} gaps, ${c.waited} out of order; drained ${secs(e.drainMs)} after traffic stopped`)
+  }
   out.push(r.removed ? `removed: ${r.removed.databases} databases, ${r.removed.redisKeys} Redis keys` : `kept: databases ${r.prefix}*, config ${r.configPath}`)
   if (r.problems.length > 0) {
     out.push('', 'problems:')

@@ -10,23 +10,26 @@
 import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import { createLogger, DualWriteStore, JournalDrainer, loadConfig, openRuntime, redactText, StageWatcher } from '../../src/index.js'
+import { createOutboxHook, OutboxRelay } from '../../src/events/index.js'
 import { buildApp } from './app.js'
 import { openIdSource } from './ids.js'
 
 function usage(msg: string): never {
-  process.stderr.write(`order-service: ${msg}\nusage: main.ts --config PATH --port N [--host ADDR] [--instance-id ID] [--log-level LEVEL]\n`)
+  process.stderr.write(`order-service: ${msg}\nusage: main.ts --config PATH --port N [--host ADDR] [--instance-id ID] [--log-level LEVEL] [--events off|outbox|relay]\n`)
   process.exit(2)
 }
 
 let args
 try {
-  args = parseArgs({ options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, 'instance-id': { type: 'string' }, 'log-level': { type: 'string', default: 'info' } } }).values
+  args = parseArgs({ options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, 'instance-id': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, events: { type: 'string', default: 'off' } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
 if (!args.config) usage('--config is required')
 const port = Number(args.port ?? '8080')
 if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be a whole number from 0 to 65535 (got ${args.port})`)
+const events = args.events ?? 'off'
+if (events !== 'off' && events !== 'outbox' && events !== 'relay') usage(`--events must be off, outbox or relay (got ${events})`)
 const instanceId = args['instance-id'] ?? `orders-${hostname()}-${process.pid}`
 
 const logger = createLogger({ name: 'order-service', level: args['log-level'] })
@@ -36,6 +39,7 @@ const watcher = new StageWatcher(rt, { instanceId, logger })
 const drainer = new JournalDrainer(rt, { logger })
 let ids: Awaited<ReturnType<typeof openIdSource>> | undefined
 let store: DualWriteStore | undefined
+let relay: OutboxRelay | undefined
 let app: Awaited<ReturnType<typeof buildApp>> | undefined
 
 let closing: Promise<void> | undefined
@@ -51,6 +55,7 @@ function shutdown(reason: string, code: number): Promise<void> {
       await app?.close()
       await store?.flush()
       await drainer.stop().catch(() => undefined)
+      await relay?.stop().catch(() => undefined)
       await ids?.close()
       await watcher.close()
     } catch (err) {
@@ -69,12 +74,16 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void s
 try {
   await watcher.start()
   ids = await openIdSource(rt, { owner: instanceId, logger })
-  store = new DualWriteStore({ runtime: rt, stage: watcher, logger })
+  store = new DualWriteStore({ runtime: rt, stage: watcher, logger, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook() } : {}) })
   drainer.start()
+  if (events === 'relay') {
+    relay = new OutboxRelay({ runtime: rt, logger })
+    relay.start()
+  }
   const idsRef = ids
   app = await buildApp({ store, stage: watcher, ids: idsRef.source, logger, readyChecks: [() => idsRef.ready()] })
   const address = await app.listen({ port, host: args.host })
-  logger.info({ address, instanceId, stage: watcher.current()?.stage ?? null }, 'order service listening')
+  logger.info({ address, instanceId, events, stage: watcher.current()?.stage ?? null }, 'order service listening')
   process.stdout.write(`${JSON.stringify({ listening: address, instanceId, pid: process.pid })}\n`)
 } catch (err) {
   const e = err as { code?: string; message?: string }

@@ -8,9 +8,12 @@ import { exitCodeFor, ShardkitError } from '../errors.js'
 import { redactText } from '../redact.js'
 import { buildProgram } from './program.js'
 import { processIO, type CliIO } from './io.js'
+import { installFaultHooks } from './fault-hooks.js'
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   const program = buildProgram(io)
+  // Fault-injection tests only (test/faults): every library phase point waits on this socket.
+  const restoreHooks = io.env.SHARDKIT_FAULT_HOOKS ? installFaultHooks(io.env.SHARDKIT_FAULT_HOOKS) : undefined
   try {
     await program.parseAsync(argv as string[])
     return 0
@@ -25,5 +28,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     io.stderr.write(redactText(msg) + '\n')
     if (debug && err instanceof Error && err.stack) io.stderr.write(redactText(err.stack) + '\n')
     return exitCodeFor(err)
+  } finally {
+    restoreHooks?.()
   }
 }

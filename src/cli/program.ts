@@ -11,9 +11,11 @@ import { registerRouteCommands } from './commands/route.js'
 import { registerProvisionCommands } from './commands/provision.js'
 import { registerBackfillCommands } from './commands/backfill.js'
 import { registerVerifyCommands } from './commands/verify.js'
+import { registerRepairCommands } from './commands/repair.js'
 import { registerDualwriteCommands } from './commands/dualwrite.js'
 import { registerCutoverCommands } from './commands/cutover.js'
 import { registerSqlCommands } from './commands/sql.js'
+import { registerEventsCommands } from './commands/events.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -32,8 +34,10 @@ export function buildProgram(io: CliIO): Command {
   registerProvisionCommands(program, io)
   registerBackfillCommands(program, io)
   registerVerifyCommands(program, io)
+  registerRepairCommands(program, io)
   registerDualwriteCommands(program, io)
   registerCutoverCommands(program, io)
   registerSqlCommands(program, io)
+  registerEventsCommands(program, io)
   return program
 }

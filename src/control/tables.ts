@@ -97,6 +97,23 @@ export const CONTROL_TABLES: readonly TableDef[] = [
   PRIMARY KEY (worker_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
+  {
+    name: 'shardkit_relay_lease',
+    owner: 'events',
+    // One row per outbox (primary name): the relay holding it, its fencing token
+    // (increases on every takeover) and the expiry in database time. A standby
+    // takes the row only once it expired; the holder stamps its token into the
+    // outbox database (shardkit_relay_token) so a stale holder cannot mark rows.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_relay_lease')} (
+  outbox VARCHAR(191) NOT NULL,
+  holder VARCHAR(128) NOT NULL DEFAULT '',
+  token BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  expires_at DATETIME(3) NOT NULL DEFAULT '1970-01-01 00:00:01.000',
+  acquired_at DATETIME(3) NULL,
+  renewed_at DATETIME(3) NULL,
+  PRIMARY KEY (outbox)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
 ]
 
 /** Tables in every database that may be a write primary (legacy and user-dimension databases). */
@@ -136,5 +153,41 @@ export const PRIMARY_TABLES: readonly TableDef[] = [
   state VARCHAR(8) NOT NULL,
   PRIMARY KEY (id)
 ) ENGINE=InnoDB`,
+  },
+  {
+    name: 'shardkit_outbox',
+    owner: 'events',
+    // Order events, appended in the primary write transaction (src/events/outbox.ts).
+    // `id` is the relay's order; `stage_version` is the fence version the write
+    // passed (the relay's barrier across a write flip); `published_at` is set
+    // only after the broker confirmed, and published rows are pruned after the
+    // retention. Ids and the change only, never order data.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_outbox')} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  event_id CHAR(36) NOT NULL,
+  order_id BIGINT NOT NULL,
+  user_id BIGINT NOT NULL,
+  merchant_id BIGINT NOT NULL,
+  type VARCHAR(16) NOT NULL,
+  version BIGINT NOT NULL,
+  stage_version BIGINT NOT NULL,
+  occurred_at DATETIME(3) NOT NULL,
+  published_at DATETIME(3) NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uk_event (event_id),
+  KEY idx_pending (published_at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
+  {
+    name: 'shardkit_relay_token',
+    owner: 'events',
+    // The fencing token of the relay allowed to mark this outbox (one row, id = 1):
+    // only raised (GREATEST), and checked by the mark-published statement itself.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_relay_token')} (
+  id TINYINT UNSIGNED NOT NULL,
+  token BIGINT UNSIGNED NOT NULL,
+  holder VARCHAR(128) NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
 ]

@@ -109,6 +109,13 @@ export interface RaisedFences {
    * still not open are returned.
    */
   open(version: number): Promise<string[]>
+  /**
+   * Commits every fence as raised at `version` and lets go of the rows: from
+   * here a crash leaves writes refused (until the next move recovers), never
+   * the old version open. Call right before the commit point. Throws when a
+   * primary could not commit; `open` still opens them all.
+   */
+  persist(version: number): Promise<void>
   /** Rolls back every held transaction (fences return to their previous row). Idempotent. */
   release(): Promise<void>
 }
@@ -165,11 +172,29 @@ export async function raiseFences(rt: Runtime, opts: { currentVersion: number; t
     throw err
   }
   const heldAt = performance.now()
+  let persisted = false
   return {
     primaries: primaries.map((p) => p.name),
     heldAt,
-    async open(version: number): Promise<string[]> {
+    async persist(version: number): Promise<void> {
+      persisted = true
       const failed: string[] = []
+      await Promise.all(
+        held.map(async (h) => {
+          if (h.done) return
+          try {
+            await h.conn.query(`UPDATE ${qualified(h.p.database, FENCE_TABLE)} SET stage_version = ?, state = 'raised' WHERE id = 1`, [version])
+            await h.conn.commit()
+          } catch {
+            failed.push(h.p.name)
+          }
+        }),
+      )
+      await releaseAll()
+      if (failed.length) throw new ShardkitError('SHARD_FAILED', `could not commit the raised fence on ${failed.join(', ')}`, { primaries: failed }, { retryable: true })
+    },
+    async open(version: number): Promise<string[]> {
+      const failed: string[] = persisted ? primaries.map((p) => p.name) : []
       await Promise.all(
         held.map(async (h) => {
           if (h.done) return

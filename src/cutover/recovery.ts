@@ -11,6 +11,7 @@ import type { StageState } from './stages.js'
 import { raiseFences, readFences, type FenceReading } from './fence.js'
 import { appendAudit, publishStage, readDurableStage, readLiveInstances, readRedisStage, writeDurableStage } from './switch-store.js'
 import { INITIAL_STAGE_STATE } from './transitions.js'
+import { drainJournal } from '../dualwrite/journal.js'
 
 /** What is inconsistent, or undefined when Redis, the durable copy and every fence agree (pure). */
 export function inconsistency(redis: StageState | undefined, durable: StageState | undefined, fences: readonly FenceReading[]): string | undefined {
@@ -48,6 +49,21 @@ export async function recoverIfNeeded(rt: Runtime, o: { actor: string; ackTimeou
   const t0 = performance.now()
   const raised = await raiseFences(rt, { currentVersion: from.version, timeoutMs: o.ackTimeoutMs })
   let notOpen: string[] = []
+  // A move that died after its commit point left the fences at the old version, so an
+  // instance that missed the switch may have committed on the old primary since; replay
+  // everything journaled while no write can commit, before the restored stage takes effect.
+  const drained = await drainJournal(rt, { signal: AbortSignal.timeout(Math.max(5_000, o.ackTimeoutMs)), logger: rt.logger }).catch(async (err: unknown) => {
+    await raised.release()
+    throw err
+  })
+  if (drained.remaining > 0 || drained.failed > 0 || drained.unreachable.length > 0) {
+    await raised.release()
+    throw new ShardkitError(
+      'CUTOVER_ABORTED',
+      `recovery could not drain the dual-write journal inside the fence (${drained.remaining} left${drained.unreachable.length ? `, unreachable: ${drained.unreachable.join(', ')}` : ''}); run \`shardctl dualwrite drain\`, then the move again`,
+      { remaining: drained.remaining },
+    )
+  }
   try {
     await publishStage(rt, restore)
     // Give the instances the usual bound to follow; recovery does not abort on a laggard (the fence refuses it).
@@ -57,6 +73,7 @@ export async function recoverIfNeeded(rt: Runtime, o: { actor: string; ackTimeou
       if (live.every((a) => a.version >= restore.version)) break
       await new Promise((r) => setTimeout(r, 10))
     }
+    await raised.persist(restore.version)
     await writeDurableStage(rt, restore, durable?.state.stage !== restore.stage)
   } finally {
     notOpen = await raised.open(restore.version)

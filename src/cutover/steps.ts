@@ -17,6 +17,7 @@ import { raiseFences } from './fence.js'
 import { recoverIfNeeded } from './recovery.js'
 import { acquireRunLock, appendAudit, defaultActor, publishStage, readLiveInstances, readRunLock, readStageState, writeDurableStage, type InstanceAck } from './switch-store.js'
 import { nextState, planTransition, type MoveKind, type MoveTarget } from './transitions.js'
+import { phase } from '../runtime/phase-hooks.js'
 
 /** The names of a move's steps, in order. */
 export type StepName = 'lock' | 'guards' | 'raise-fences' | 'publish' | 'await-acks' | 'drain-journal' | 'record' | 'open-fences' | 'unlock'
@@ -130,6 +131,7 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
     throw new ShardkitError('REDIS_ERROR', `cannot take the cutover run lock: Redis (${rt.config.redis.keyPrefix}) did not answer; the stage lives in Redis and cannot move without it. Check redis.url, then retry`, {}, { cause: err, retryable: true })
   })
   try {
+    await phase('cutover.locked', { kind: o.kind })
     const recovered = await recoverIfNeeded(rt, { actor, ackTimeoutMs, now })
     if (recovered) {
       return { ...base, outcome: 'recovered', from: recovered.from, to: recovered.to, target: null, guards: [], steps: [], pointOfNoReturn: null, reasons: [recovered.reason], fenceMs: recovered.fenceMs }
@@ -168,6 +170,7 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
     }
     const forcedGuards = failing.map((g) => g.guard)
     if (forcedGuards.length > 0) rt.logger.warn({ forcedGuards, actor, reason: o.reason }, 'cutover: guards overridden with --force')
+    await phase('cutover.guards-passed', { kind: o.kind, from: from.version })
 
     const t0 = performance.now()
     let raised: Awaited<ReturnType<typeof raiseFences>>
@@ -183,7 +186,9 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
     const next = nextState(from, plan.to, now())
     let abortReason: string | undefined
     try {
+      await phase('cutover.fences-raised', { kind: o.kind, from: from.version, to: next.version })
       await timed('publish', () => publishStage(rt, next))
+      await phase('cutover.published', { kind: o.kind, from: from.version, to: next.version })
       const acks = await timed('await-acks', () => awaitAcks(rt, next.version, ackTimeoutMs, o.signal))
       if (!acks.ok) {
         step('await-acks').status = 'failed'
@@ -191,13 +196,20 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
           ? 'interrupted while waiting for the instances'
           : `${acks.behind.length} live instance(s) did not acknowledge version ${next.version} within ${ackTimeoutMs} ms: ${acks.behind.map((a) => `${a.instanceId} at ${a.version}`).join(', ')}`
       } else if (plan.writePrimarySwitch) {
+        await phase('cutover.acks-received', { kind: o.kind, from: from.version, to: next.version })
         const drained = await timed('drain-journal', () => drainJournal(rt, { signal: AbortSignal.timeout(drainTimeoutMs), logger: rt.logger }))
         if (drained.remaining > 0 || drained.failed > 0 || drained.unreachable.length > 0) {
           step('drain-journal').status = 'failed'
           abortReason = `the dual-write journal did not drain inside the fence (${drained.remaining} left${drained.unreachable.length ? `, unreachable: ${drained.unreachable.join(', ')}` : ''})`
-        }
+        } else await phase('cutover.journal-drained', { kind: o.kind, from: from.version, to: next.version })
+      } else await phase('cutover.acks-received', { kind: o.kind, from: from.version, to: next.version })
+      if (abortReason === undefined) {
+        // Fences committed raised at the new version first: a crash from here on leaves writes
+        // refused until the next move recovers, never the old stage's fences open under a
+        // durable copy that already names the new one.
+        await raised.persist(next.version)
+        await timed('record', () => writeDurableStage(rt, next, next.stage !== from.stage))
       }
-      if (abortReason === undefined) await timed('record', () => writeDurableStage(rt, next, next.stage !== from.stage))
     } catch (err) {
       abortReason = `${(err as Error).message}`
     }
@@ -216,7 +228,9 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
       return { ...common, outcome: 'aborted', to: restore, steps, forcedGuards, fenceMs, reasons: [detail] }
     }
 
+    await phase('cutover.recorded', { kind: o.kind, from: from.version, to: next.version })
     const notOpen = await timed('open-fences', () => raised.open(next.version))
+    await phase('cutover.fences-opened', { kind: o.kind, from: from.version, to: next.version })
     const fenceMs = performance.now() - t0
     if (notOpen.length) step('open-fences').detail = `not opened on ${notOpen.join(', ')}: writes there are refused until the next move recovers them`
     rt.logger.info({ from: from.stage, to: next.stage, version: next.version, readPercent: next.readPercent, fenceMs: Math.round(fenceMs), forcedGuards }, 'cutover move done')

@@ -18,6 +18,7 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js
 import { poolFor, rowShape, withBoundedConnection } from './connections.js'
 import { legacyLocation, primaryDatabases, shardLocation, type PrimaryDatabase, type Side } from './placement.js'
 import { errorCode, JOURNAL_TABLE, PRIMARY_TIMEOUT_MS, replayOrder } from './replay.js'
+import { phase } from '../runtime/phase-hooks.js'
 
 export { JOURNAL_TABLE } from './replay.js'
 
@@ -227,6 +228,7 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions)
         const outcome = await replayOrder(deps, conn, { primary: p, primaryLocation, orderId, secondaries, journaled, journalIds: ids })
         if (outcome.ok) {
           replayed += ids.length
+          await phase('drain.entry-replayed', { primary: p.name, orderId })
           continue
         }
         failed += ids.length

@@ -107,6 +107,9 @@ export async function getOrder(ctx: ReadContext, orderId: string): Promise<Order
   if (!u) return full ? undefined : readAt(ctx, legacy, orderId)
   if (u.userId !== undefined && !readsFromShards(ctx.state, u.userId)) return readAt(ctx, legacy, orderId)
   const row = await readAt(ctx, u.location, orderId)
+  // While legacy is still the write primary, a row not yet in its shard (a copy that timed out and
+  // waits in the journal) is read from legacy: a miss in a secondary is never a 404.
+  if (!row && stagePolicy(ctx.state).writePrimary === 'legacy') return readAt(ctx, legacy, orderId)
   if (full || route.kind === 'legacy') return row
   // A new id names its shard but not its user: the ramp is by user, so check the row's user.
   if (row && readsFromShards(ctx.state, String(row[ctx.shape.userColumn]))) return row

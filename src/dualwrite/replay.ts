@@ -11,6 +11,11 @@
  * re-insert. The secondary upserts also compare `version` and never replace a
  * newer row. Copying the primary's current row rather than the write's own
  * after-image is what makes replays idempotent and lets them run in any order.
+ *
+ * Against the write path's own copies (replicate.ts): a replay takes the
+ * journal rows it clears `FOR UPDATE` before it copies, and the write path
+ * copies only while it holds its journal row in share mode, so a write's
+ * stale image can never land after a replay that already cleared its row.
  */
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
@@ -92,6 +97,19 @@ export async function replayOrder(deps: ReplayDeps, conn: PoolConnection, req: R
   await q('START TRANSACTION')
   try {
     if (req.fenceState) await passFence(conn, req.primary.database, req.fenceState)
+    if (req.journalIds.length > 0) {
+      // Wait for the write path's own copies of these entries (they hold them in share mode),
+      // so ours land last; entries already gone were replayed by someone else: nothing to do.
+      // Only rows that exist are locked, so no gap lock stands in the way of new journal rows.
+      const journal = qualified(req.primary.database, JOURNAL_TABLE)
+      const [present] = await q<RowDataPacket[]>(`SELECT id FROM ${journal} WHERE id IN (?)`, [req.journalIds])
+      const ids = present.map((r) => String(r.id))
+      const [locked] = ids.length > 0 ? await q<RowDataPacket[]>(`SELECT id FROM ${journal} WHERE id IN (?) FOR UPDATE`, [ids]) : [[]]
+      if (locked.length === 0) {
+        await q('COMMIT')
+        return { ok: true, failures: [] }
+      }
+    }
     const [rows] = await q<RowDataPacket[]>(selectByIdSql(shape, req.primaryLocation, 'share'), [req.orderId])
     const row = rows[0] ? toOrderRow(rows[0], shape.columns) : undefined
     const failures = await applySecondaries(deps, req.orderId, row, req.secondaries, req.journaled, false)

@@ -23,7 +23,7 @@ import { stagePolicy, type StageState } from '../cutover/stages.js'
 import { poolFor, withBoundedConnection } from './connections.js'
 import type { JournalClearer } from './journal-clearer.js'
 import { legacyLocation, primaryOf, shardLocation, type Location, type PrimaryDatabase, type Side } from './placement.js'
-import { applySecondaries, errorCode, replayOrder, type ReplayDeps, type ReplayFailure } from './replay.js'
+import { applySecondaries, errorCode, JOURNAL_TABLE, PRIMARY_TIMEOUT_MS, replayOrder, type ReplayDeps, type ReplayFailure } from './replay.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { differingColumns, FENCE_TABLE, toOrderRow, type OrderRow } from './row-sql.js'
 
@@ -66,7 +66,18 @@ export async function replicate(deps: ReplicateDeps, job: ReplicateJob): Promise
   // Columns the caller left to server defaults are unknown here: take the locked path.
   const complete = image === undefined || shape.columns.every((c) => image[c] !== undefined)
   if (complete) {
-    const failures = await applySecondaries({ ...deps, fenceVersion: job.plannedVersion }, job.orderId, image, job.secondaries, journaled, deps.parallel)
+    // Our copies run while we hold our journal row in share mode, and a replay (the drainer,
+    // the switch's drain) takes it exclusively before it copies: so either our copies land
+    // before the replay copies the primary's current row, or the replay already ran and
+    // deleted the row, and ours (an older image, perhaps of an order since deleted) are skipped.
+    const hold = await holdJournalRow(pool, job)
+    if (!hold) return { ok: true, failures: [], locked: false }
+    let failures: ReplayFailure[]
+    try {
+      failures = await applySecondaries({ ...deps, fenceVersion: job.plannedVersion }, job.orderId, image, job.secondaries, journaled, deps.parallel)
+    } finally {
+      await hold.release()
+    }
     if (failures.some((f) => f.code === 'FENCE_MOVED')) return afterSwitch(deps, job, journaled)
     if (failures.length > 0) return { ok: false, failures, locked: false }
     // One round trip: the primary's row and its fence. A fence that moved means a switch began
@@ -91,6 +102,36 @@ export async function replicate(deps: ReplicateDeps, job: ReplicateJob): Promise
     return { ...out, locked: true }
   } finally {
     conn.release()
+  }
+}
+
+/**
+ * Opens a transaction on the primary holding the write's journal row in
+ * share mode; undefined when the row is gone (a replay already copied the
+ * order). `release` ends the transaction (nothing was written in it).
+ */
+async function holdJournalRow(pool: ReturnType<typeof poolFor>, job: ReplicateJob): Promise<{ release(): Promise<void> } | undefined> {
+  const conn = await pool.getConnection()
+  let open = false
+  try {
+    await conn.query({ sql: 'START TRANSACTION', timeout: PRIMARY_TIMEOUT_MS })
+    open = true
+    const [rows] = await conn.query<RowDataPacket[]>({ sql: `SELECT id FROM ${qualified(job.primary.database, JOURNAL_TABLE)} WHERE id = ? LOCK IN SHARE MODE`, timeout: PRIMARY_TIMEOUT_MS }, [job.journalId])
+    if (rows.length > 0) {
+      return {
+        async release() {
+          await conn.query('COMMIT').catch(() => conn.destroy())
+          conn.release()
+        },
+      }
+    }
+    await conn.query('COMMIT')
+    conn.release()
+    return undefined
+  } catch (err) {
+    if (open) await conn.query('ROLLBACK').catch(() => undefined)
+    conn.release()
+    throw err
   }
 }
 

@@ -35,6 +35,7 @@ import { getOrder, listOrders, type DualWriteStats, type OrderPage, type ReadCon
 import { errorCode } from './replay.js'
 import { replicate } from './replicate.js'
 import { JournalClearer } from './journal-clearer.js'
+import { phase } from '../runtime/phase-hooks.js'
 import { assertKnownColumns, CREATED_COLUMN, deleteSql, formatDateTime, insertSql, selectByIdSql, toOrderRow, UPDATED_COLUMN, updateSql, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
 
 export type { OrderRow } from './row-sql.js'
@@ -170,8 +171,8 @@ export class DualWriteStore {
         if (errorCode(err) === 'ER_DUP_ENTRY') throw new ShardkitError('ORDER_EXISTS', `order ${orderId} already exists; update it instead, or issue a new id`, { orderId })
         throw err
       }
-      const after = this.hook ? await selectRow(conn, shape, at, orderId, '') : full
-      return { row: after ?? full, keys: { userId, merchantId } }
+      // The row as written (keys, version, times); columns left to their defaults get the same defaults in the copies.
+      return { row: full, keys: { userId, merchantId } }
     })
   }
 
@@ -304,6 +305,7 @@ export class DualWriteStore {
     }
     this.counters.writes++
     if (result && journalId !== undefined) {
+      await phase('dualwrite.primary-committed', { orderId, op, primary: primary.name, version: state.version })
       const job = replicate(
         { rt: this.rt, shape, timeoutMs: this.timeoutMs, parallel: this.parallel, clearer: this.clearer, currentState: () => this.stage.current() },
         { primary, at, orderId, image: op === 'delete' ? undefined : result.row, keys: result.keys, ...(result.prevMerchantId ? { prevMerchantId: result.prevMerchantId } : {}), secondaries: policy.writeSecondaries, journalId, plannedVersion: state.version },

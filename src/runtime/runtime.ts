@@ -117,9 +117,23 @@ class RuntimeImpl implements Runtime {
       const pools = [...this.pools.values()]
       this.pools.clear()
       await Promise.allSettled(pools.map((p) => p.end()))
-      await Promise.allSettled(this.redisClients.map((r) => r.quit().catch(() => r.disconnect())))
+      // QUIT waits for an answer; a client stuck reconnecting (its server gone, or a proxy
+      // that cut it) never gets one: give it a second, then drop the socket.
+      await Promise.allSettled(this.redisClients.map((r) => (r.status === 'ready' ? boundedQuit(r) : Promise.resolve(r.disconnect()))))
     })()
     return this.closing
+  }
+}
+
+/** QUIT, bounded: a server that does not answer in a second gets its socket dropped. */
+async function boundedQuit(r: Redis): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([r.quit(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('quit timed out')), 1_000)))])
+  } catch {
+    r.disconnect()
+  } finally {
+    clearTimeout(timer)
   }
 }
 

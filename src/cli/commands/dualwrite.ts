@@ -27,9 +27,14 @@ export function registerDualwriteCommands(program: Command, io: CliIO): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const status = await withRuntime(io, cmd, (rt) => readJournalStatus(rt))
       const total = status.reduce((n, s) => n + s.depth, 0)
+      // A primary that could not be read makes the total a lower bound: say so in the exit code too.
+      const unread = status.filter((s) => s.error && s.error !== 'NOT_PROVISIONED').map((s) => s.primary)
+      const incomplete = () => {
+        if (unread.length > 0) throw new ShardkitError('SHARD_FAILED', `could not read the journal on ${unread.join(', ')}: the total is incomplete; bring the host back and ask again`, { unreachable: unread })
+      }
       if (opts.json) {
-        printJson(io, { total, primaries: status })
-        return
+        printJson(io, { total, complete: unread.length === 0, primaries: status })
+        return incomplete()
       }
       const w = Math.max(7, ...status.map((s) => s.primary.length))
       printLine(io, `${'primary'.padEnd(w)}  ${'side'.padEnd(6)}  ${'depth'.padStart(8)}  oldest`)
@@ -37,7 +42,8 @@ export function registerDualwriteCommands(program: Command, io: CliIO): void {
         const note = s.error === 'NOT_PROVISIONED' ? '  (no journal table: run shardctl provision)' : s.error ? `  (unreachable: ${s.error})` : ''
         printLine(io, `${s.primary.padEnd(w)}  ${s.side.padEnd(6)}  ${String(s.depth).padStart(8)}  ${age(s.oldestAgeMs)}${note}`)
       }
-      printLine(io, `total ${total}`)
+      printLine(io, `total ${total}${unread.length ? ' (incomplete)' : ''}`)
+      incomplete()
     })
 
   dw.command('drain')

@@ -1,0 +1,63 @@
+/**
+ * Regression (order-service-load under load, 2026-11-25): at read-shards a
+ * status change got 404 because the order's user copy had timed out and was
+ * waiting in the journal. While legacy is the write primary, a miss in the
+ * shard is read from legacy; once the shards are the primary, it is not.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { provision } from '../../src/provision/index.js'
+import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import { qualified } from '../../src/runtime/mysql.js'
+import { DualWriteStore } from '../../src/dualwrite/store.js'
+import { legacyLocation, shardLocation } from '../../src/dualwrite/placement.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
+import { FixedStage, hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+
+const prefix = testPrefix('dwfallback')
+const config = testFleetConfig({ prefix })
+const pools = hostPools(config)
+let rt: Runtime
+let stage: FixedStage
+let store: DualWriteStore
+
+beforeAll(async () => {
+  await createLegacyTable(config)
+  rt = openRuntime(config)
+  await provision(rt)
+  stage = new FixedStage(config, pools.get)
+  store = new DualWriteStore({ runtime: rt, stage, random: () => 0 })
+})
+afterAll(async () => {
+  await rt?.close()
+  await pools.end()
+  await dropPrefixedDatabases(prefix)
+})
+
+async function dropUserCopy(orderId: string, userId: string): Promise<void> {
+  const l = shardLocation(config, 'user', userId)
+  await pools.get(l.host).query(`DELETE FROM ${qualified(l.database, l.table)} WHERE order_id = ?`, [orderId])
+}
+
+describe('a read that misses in a secondary shard', () => {
+  it('at read-shards 100%, is answered from legacy (the write primary)', async () => {
+    await stage.set('dual-write')
+    const id = newOrderId('2001')
+    await store.insert(orderRow(id, '2001', '601'))
+    await store.flush()
+    await stage.set('read-shards', 100)
+    await dropUserCopy(id, '2001')
+    expect((await store.get(id))?.order_id).toBe(id)
+  })
+
+  it('at write-shards, the user shard is the primary: a miss there is a miss', async () => {
+    const id = newOrderId('2002')
+    await stage.set('dual-write')
+    await store.insert(orderRow(id, '2002', '602'))
+    await store.flush()
+    await stage.set('write-shards')
+    await dropUserCopy(id, '2002')
+    const l = legacyLocation(config)
+    expect((await pools.get(l.host).query(`SELECT 1 FROM ${qualified(l.database, l.table)} WHERE order_id = ?`, [id]))[0]).toHaveLength(1)
+    expect(await store.get(id)).toBeUndefined()
+  })
+})
