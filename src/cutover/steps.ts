@@ -102,6 +102,11 @@ async function awaitAcks(rt: Runtime, version: number, timeoutMs: number, signal
 
 /**
  * Moves the stage one step (or one ramp step at read-shards).
+ *
+ * Give it a runtime of its own (as `shardctl cutover` has, in its own
+ * process), not the one whose pools serve a DualWriteStore taking traffic:
+ * while the fences are raised every waiting write holds one of those pools'
+ * connections, and the drain could find none free for its copies.
  * @throws ShardkitError `USAGE` (--force without --reason), `ALREADY_RUNNING` (exit 5), `PRECONDITION_FAILED` (not provisioned), `REDIS_ERROR`/driver errors
  * @example const r = await moveStage(rt, { kind: 'advance', reason: 'backfill verified' })
  */

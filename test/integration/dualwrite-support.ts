@@ -9,7 +9,7 @@ import type { ShardkitConfig } from '../../src/config/schema.js'
 import { stagePolicy, type Stage, type StageState } from '../../src/cutover/stages.js'
 import { raiseFences } from '../../src/cutover/fence.js'
 import { drainJournal } from '../../src/dualwrite/journal.js'
-import type { Runtime } from '../../src/runtime/runtime.js'
+import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
 import { primaryDatabases, type Location } from '../../src/dualwrite/placement.js'
 import { createMysqlPool, qualified } from '../../src/runtime/mysql.js'
 import { encodeId } from '../../src/idgen/layout.js'
@@ -35,21 +35,45 @@ export class FixedStage {
     const pct = readPercent ?? (stage === 'read-shards' ? 50 : stage === 'write-shards' || stage === 'shards' ? 100 : 0)
     const next = { stage, version: this.state.version + 1, readPercent: pct, changedAt: new Date().toISOString() }
     if (this.rt && stagePolicy(this.state).writePrimary !== stagePolicy(next).writePrimary) {
-      const raised = await raiseFences(this.rt, { currentVersion: this.state.version, timeoutMs: 10_000 })
+      // An operator reruns a move that aborted (the abort restores the old stage); so does the test.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.flipWritePrimary(this.rt, next)
+          return this.state
+        } catch (err) {
+          if (attempt === 3) throw err
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      }
+    }
+    this.state = next
+    await openFences(this.config, this.pools, this.state.version)
+    return this.state
+  }
+
+  /**
+   * Raise, drain, open, as moveStage does, on its own runtime as `shardctl cutover`
+   * runs in its own process: writers waiting at the raised fence each hold a
+   * connection of the service's pools, and a drain sharing those pools found none
+   * free for its copies (events-flip failed with entries left).
+   */
+  private async flipWritePrimary(rt: Runtime, next: StageState): Promise<void> {
+    const own = openRuntime(rt.config)
+    try {
+      const raised = await raiseFences(own, { currentVersion: this.state.version, timeoutMs: 10_000 })
       try {
-        const d = await drainJournal(this.rt)
-        if (d.remaining > 0) throw new Error(`journal not drained: ${d.remaining} left`)
+        const d = await drainJournal(own)
+        // As strict as moveStage: a primary whose drain stopped (unreachable) may still hold entries.
+        if (d.remaining > 0 || d.failed > 0 || d.unreachable.length > 0) throw new Error(`journal not drained: ${d.remaining} left, ${d.failed} failed, unreachable: ${d.unreachable.join(', ') || 'none'}`)
         this.state = next
         await raised.open(next.version)
       } catch (err) {
         await raised.release()
         throw err
       }
-      return this.state
+    } finally {
+      await own.close()
     }
-    this.state = next
-    await openFences(this.config, this.pools, this.state.version)
-    return this.state
   }
 }
 
