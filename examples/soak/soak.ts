@@ -16,6 +16,7 @@ import type { LoadReport } from '../load/stats.js'
 import { checkExactlyOnce, type PresenceReport } from '../demo/exactly-once.js'
 import { adminPool, checkServers, createLegacy, demoPrefix, legacyCeiling, removeFleet } from '../demo/fleet.js'
 import { shardctl, startService, type ServiceInstance } from '../demo/processes.js'
+import { seededRandom } from '../../fixtures/generate-orders.js'
 import { seedLegacy } from '../demo/seed.js'
 import { FAULT_KINDS, inject, type FaultKind, type FaultRecord } from './faults.js'
 
@@ -53,22 +54,10 @@ export interface SoakReport {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-/** A small seeded PRNG (mulberry32), so a run's fault sequence can be replayed with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Runs the soak; resolves with the report even when something failed (`ok` false, `problems` say why). */
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31)
-  const random = prng(seed)
+  const random = seededRandom(seed)
   const prefix = demoPrefix()
   const dir = mkdtempSync(join(tmpdir(), 'sksoak-'))
   const problems: string[] = []

@@ -27,6 +27,7 @@ import { compareIds } from '../idgen/layout.js'
 import { completeCheckpoint, readCheckpoints, resetCheckpoint, saveCheckpoint } from './checkpoints.js'
 import { nextChunkSize } from './plan.js'
 import { phase } from '../runtime/phase-hooks.js'
+import { sleep } from '../runtime/sleep.js'
 
 export interface BackfillOptions {
   readonly dimensions?: readonly Dimension[]
@@ -72,12 +73,6 @@ export async function legacyColumns(rt: Runtime): Promise<string[]> {
   if (rows.length === 0) throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${database}.${table} does not exist; check the config`, { database, table })
   return rows.map((r) => r.c as string)
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
-  })
 
 /**
  * Copies legacy into the shard tables of the given dimensions, resuming from

@@ -11,24 +11,13 @@ import type { ConsumerCounters, OrderEventConsumer, OrderEventHandler } from './
 import type { EventDedupe } from './dedupe.js'
 import { decodeEvent, type OrderEvent } from './message.js'
 import { classifyEvent, KeyedLock, KeyedSignal, type VersionGap } from './ordering.js'
+import { sleep } from '../runtime/sleep.js'
 
 function bodyOf(msg: AsyncMessage): Buffer | string {
   const b: unknown = msg.body
   if (Buffer.isBuffer(b) || typeof b === 'string') return b
   return JSON.stringify(b) // the client parsed an application/json body already
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve()
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 
 /** Validated settings from consumer.ts. */
 export interface EngineSettings {

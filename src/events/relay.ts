@@ -28,6 +28,7 @@ import { createConfirmingPublisher, openEventConnection, type ConfirmingPublishe
 import { checkBarrier, markPublished, prunePublished, readPending, readToken } from './outbox-store.js'
 import { codeOf, publishBatch } from './relay-publish.js'
 import { acquireRelayLease, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
+import { sleep } from '../runtime/sleep.js'
 
 export interface OutboxRelayOptions {
   readonly runtime: Runtime
@@ -307,17 +308,4 @@ export class OutboxRelay {
     }
     return res
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -114,6 +114,18 @@ export async function prepareQueries(rt: Runtime, o: { concurrency?: number; has
   }
 }
 
+/** What every step of one verify run shares. */
+interface Pass {
+  readonly rt: Runtime
+  readonly q: VerifyQueries
+  /** The dimensions compared (both when legacy is retired). */
+  readonly dims: readonly Dimension[]
+  readonly ctx: DiffContext
+  readonly st: RunState
+  readonly record: (ds: Difference[]) => void
+  readonly signal: AbortSignal | undefined
+}
+
 interface RunState {
   readonly found: Difference[]
   overflow: number
@@ -143,11 +155,12 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     }
   }
 
+  const dims: Dimension[] = dimension === 'all' || opts.legacyRetired ? ['user', 'merchant'] : [dimension]
+  const pass: Pass = { rt, q, dims, ctx, st, record, signal: opts.signal }
   if (opts.legacyRetired) {
-    await compareRows(rt, q, { lo: null, hi: null }, ctx, st, record, opts.signal)
+    await compareRows(pass, { lo: null, hi: null })
     st.chunks = 1
   } else {
-    const dims: Dimension[] = dimension === 'all' ? ['user', 'merchant'] : [dimension]
     const size = opts.chunkSize ?? 100_000
     // Chunks are key-value ranges (lo, hi] that tile the whole key space, sized from the
     // last chunk's count toward `size` rows: range sums need no boundary query and no
@@ -166,7 +179,7 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
       const range: KeyRange = { lo: lo === null ? null : String(lo), hi: hi === null ? null : String(hi) }
       const l = await q.checksummer.legacySum(range)
       await pending
-      pending = checkChunk(rt, q, range, l, dims, ctx, st, record, opts.signal).then(() => {
+      pending = checkChunk(pass, range, l).then(() => {
         opts.onProgress?.({ rowsCompared: st.counts.legacy, chunks: st.chunks, chunksNarrowed: st.narrowed })
       })
       if (hi === null) break
@@ -217,17 +230,8 @@ export async function settle(
 /** Legacy rows under which a differing range is compared row by row instead of split again. */
 const ROW_LEVEL_ROWS = 4000
 
-async function checkChunk(
-  rt: Runtime,
-  q: VerifyQueries,
-  range: KeyRange,
-  legacySum: SideSum,
-  dims: Dimension[],
-  ctx: DiffContext,
-  st: RunState,
-  record: (ds: Difference[]) => void,
-  signal?: AbortSignal,
-): Promise<void> {
+async function checkChunk(pass: Pass, range: KeyRange, legacySum: SideSum): Promise<void> {
+  const { q, dims, st } = pass
   let l = legacySum
   let sums = await Promise.all(dims.map((d) => q.checksummer.dimensionSum(d, range)))
   if (differs(l, sums)) {
@@ -239,7 +243,7 @@ async function checkChunk(
   const narrowed = differs(l, sums)
   if (narrowed) {
     st.narrowed++
-    await narrow(rt, q, range, l.count, dims, ctx, st, record, signal)
+    await narrow(pass, range, l.count)
   } else count(st, l, dims, sums)
   await phase('verify.chunk-compared', { lo: range.lo, hi: range.hi, narrowed })
 }
@@ -248,24 +252,15 @@ function differs(l: SideSum, sums: SideSum[]): boolean {
   return l.badField > 0 || sums.some((s) => !sameRows(s, l) || s.misplaced > 0 || s.badField > 0)
 }
 
-function count(st: RunState, l: SideSum, dims: Dimension[], sums: SideSum[]): void {
+function count(st: RunState, l: SideSum, dims: readonly Dimension[], sums: SideSum[]): void {
   st.counts.legacy += l.count
   dims.forEach((d, i) => (st.counts[d] += sums[i]!.count))
 }
 
 /** Splits a differing range into about ten parts, sums each, and goes down into those that differ. */
-async function narrow(
-  rt: Runtime,
-  q: VerifyQueries,
-  range: KeyRange,
-  legacyRows: number,
-  dims: Dimension[],
-  ctx: DiffContext,
-  st: RunState,
-  record: (ds: Difference[]) => void,
-  signal?: AbortSignal,
-): Promise<void> {
-  if (legacyRows <= ROW_LEVEL_ROWS) return compareRows(rt, q, range, ctx, st, record, signal, dims)
+async function narrow(pass: Pass, range: KeyRange, legacyRows: number): Promise<void> {
+  const { q, dims, st, signal } = pass
+  if (legacyRows <= ROW_LEVEL_ROWS) return compareRows(pass, range)
   const size = Math.max(Math.ceil(legacyRows / 10), Math.ceil(ROW_LEVEL_ROWS / 2))
   let lo = range.lo
   for (;;) {
@@ -274,24 +269,16 @@ async function narrow(
     const sub: KeyRange = { lo, hi: lc.hi ?? range.hi }
     const sums = await Promise.all(dims.map((d) => q.checksummer.dimensionSum(d, sub)))
     if (!differs(lc.sum, sums)) count(st, lc.sum, dims, sums)
-    else if (lc.rows >= legacyRows) await compareRows(rt, q, sub, ctx, st, record, signal, dims)
-    else await narrow(rt, q, sub, lc.rows, dims, ctx, st, record, signal)
+    else if (lc.rows >= legacyRows) await compareRows(pass, sub)
+    else await narrow(pass, sub, lc.rows)
     if (lc.hi === null) return
     lo = lc.hi
   }
 }
 
 /** Compares a key range row by row: the sides' streams merged, each key compared once. */
-async function compareRows(
-  rt: Runtime,
-  q: VerifyQueries,
-  range: KeyRange,
-  ctx: DiffContext,
-  st: RunState,
-  record: (ds: Difference[]) => void,
-  signal: AbortSignal | undefined,
-  dims: Dimension[] = ['user', 'merchant'],
-): Promise<void> {
+async function compareRows(pass: Pass, range: KeyRange): Promise<void> {
+  const { rt, q, dims, ctx, st, record, signal } = pass
   const cfg = rt.config
   const pk = quoteIdent(cfg.legacy.primaryKey)
   const retired = !ctx.pairs.includes('legacy-user') && !ctx.pairs.includes('legacy-merchant')

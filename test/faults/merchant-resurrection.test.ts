@@ -16,15 +16,13 @@ import { moveStage } from '../../src/cutover/steps.js'
 import { readLiveInstances } from '../../src/cutover/switch-store.js'
 import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal } from '../../src/dualwrite/journal.js'
-import { legacyLocation, shardLocation } from '../../src/dualwrite/placement.js'
-import { poolFor } from '../../src/dualwrite/connections.js'
-import { newOrderId, orderRow, physicalRow } from '../integration/dualwrite-support.js'
+import { newOrderId, orderRow } from '../integration/dualwrite-support.js'
 import { passingReaders, until, walkTo } from '../integration/cutover-support.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { testRedisUrl } from '../support/db.js'
 import { HookServer } from './support/hook-server.js'
 import { faultFleet, type FaultFleet } from './support/fleet.js'
-import { assertOrdersExactlyOnce, type OrderLedger } from './support/invariants.js'
+import { assertOrdersExactlyOnce, sidesHolding, type OrderLedger } from './support/invariants.js'
 
 let fleet: FaultFleet
 let proxy: TcpProxy
@@ -62,13 +60,7 @@ afterAll(async () => {
   await proxy?.close()
 })
 
-async function whereIs(id: string): Promise<string[]> {
-  const out: string[] = []
-  for (const l of [legacyLocation(fleet.config), shardLocation(fleet.config, 'user', userId), shardLocation(fleet.config, 'merchant', merchantId)]) {
-    if (await physicalRow(poolFor(fleet.rt, l.host), l, id)) out.push(l.side)
-  }
-  return out
-}
+const whereIs = (id: string) => sidesHolding(fleet.rt, id, { userId, merchantId })
 
 describe('a merchant copy stalled across a write switch by an instance cut off from Redis, then a delete', () => {
   it('the sequence: commit on legacy, stall, switch (drained), delete acknowledged, stale copy resumes', async () => {

@@ -9,14 +9,7 @@ import { drainJournal, readJournalStatus } from '../../dualwrite/journal.js'
 import { ShardkitError } from '../../errors.js'
 import { intOption, withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
-
-function age(ms: number | null): string {
-  if (ms === null) return '-'
-  if (ms < 1_000) return `${ms} ms`
-  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`
-  return `${(ms / 3_600_000).toFixed(1)} h`
-}
+import { age } from '../render/age.js'
 
 export function registerDualwriteCommands(program: Command, io: CliIO): void {
   const dw = program.command('dualwrite').description('show and replay the dual-write journal (secondary writes not yet applied)')

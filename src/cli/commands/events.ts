@@ -13,14 +13,7 @@ import { OutboxRelay } from '../../events/relay.js'
 import { readEventsStatus } from '../../events/status.js'
 import { intOption, withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
-
-function age(ms: number | null): string {
-  if (ms === null) return '-'
-  if (ms < 1_000) return `${ms} ms`
-  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`
-  return `${(ms / 3_600_000).toFixed(1)} h`
-}
+import { age } from '../render/age.js'
 
 const collect = (v: string, prev: string[] = []) => [...prev, v]
 

@@ -20,6 +20,7 @@ import type { PrimaryWriteContext } from '../../../src/dualwrite/store.js'
 import { stagePolicy, type StageState } from '../../../src/cutover/stages.js'
 import { readFences } from '../../../src/cutover/fence.js'
 import { readDurableStage, readHistory, readLiveInstances, readRedisStage } from '../../../src/cutover/switch-store.js'
+import { physicalRow } from '../../integration/dualwrite-support.js'
 
 /** What the tests know about one order id. */
 export interface OrderFate {
@@ -189,4 +190,13 @@ export async function assertSinglePrimary(rt: Runtime, commits: readonly Primary
   }
   for (const [v, sides] of sidesAt) if (sides.size > 1) problems.push(`v${v} saw commits on ${[...sides].join(' and ')}`)
   if (problems.length) throw new Error(`two primaries (${problems.length}):\n  ${problems.slice(0, 20).join('\n  ')}`)
+}
+
+/** The sides (legacy, user, merchant) whose table holds the order now, read straight from the physical tables. */
+export async function sidesHolding(rt: Runtime, orderId: string, keys: { userId: string; merchantId: string }): Promise<string[]> {
+  const out: string[] = []
+  for (const l of [legacyLocation(rt.config), shardLocation(rt.config, 'user', keys.userId), shardLocation(rt.config, 'merchant', keys.merchantId)]) {
+    if (await physicalRow(poolFor(rt, l.host), l, orderId)) out.push(l.side)
+  }
+  return out
 }
