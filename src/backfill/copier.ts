@@ -125,7 +125,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   let previous: Promise<void> | undefined
   const finish = async (conn: PoolConnection, rows: RowDataPacket[], tChunk: number) => {
     try {
-      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit)
+      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4)
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
@@ -198,9 +198,10 @@ async function writeChunk(
   rowPh: string,
   dims: readonly Dimension[],
   limit: ReturnType<typeof pLimit>,
+  buckets: number,
 ): Promise<void> {
   const cfg = rt.config
-  const groups = new Map<string, { pool: Pool; table: string; values: unknown[]; n: number }>()
+  const groups = new Map<string, Group>()
   for (const row of rows) {
     for (const d of dims) {
       const key = d === 'user' ? row[cfg.legacy.userColumn] : row[cfg.legacy.merchantColumn]
@@ -212,9 +213,19 @@ async function writeChunk(
       g.n++
     }
   }
-  const writes = [...groups.values()].map((g) =>
-    limit(() => g.pool.query(`INSERT IGNORE INTO ${g.table} (${colList}) VALUES ${new Array(g.n).fill(rowPh).join(',')}`, g.values)),
-  )
+  // Each host's tables are split over up to `concurrency` connections, one transaction each:
+  // one commit (one redo flush) per bucket instead of one per shard table.
+  const byHost = new Map<Pool, Group[]>()
+  for (const g of groups.values()) {
+    let list = byHost.get(g.pool)
+    if (!list) byHost.set(g.pool, (list = []))
+    list.push(g)
+  }
+  const writes: Promise<unknown>[] = []
+  for (const [pool, list] of byHost) {
+    const n = Math.min(buckets, list.length)
+    for (let b = 0; b < n; b++) writes.push(limit(() => insertInOneTransaction(pool, list.filter((_, i) => i % n === b), colList, rowPh)))
+  }
   // Legacy ids route through order_lookup; new ids carry their shard and need none.
   const lookups = rows.filter((r) => compareIds(String(r[cfg.legacy.primaryKey]), cfg.legacy.idCeiling) <= 0)
   if (lookups.length > 0) {
@@ -231,4 +242,26 @@ async function writeChunk(
     )
   }
   await Promise.all(writes)
+}
+
+interface Group {
+  readonly pool: Pool
+  readonly table: string
+  readonly values: unknown[]
+  n: number
+}
+
+/** The groups' multi-row INSERT IGNOREs on one connection, committed together. */
+async function insertInOneTransaction(pool: Pool, list: readonly Group[], colList: string, rowPh: string): Promise<void> {
+  const conn = await pool.getConnection()
+  try {
+    await conn.beginTransaction()
+    for (const g of list) await conn.query(`INSERT IGNORE INTO ${g.table} (${colList}) VALUES ${new Array(g.n).fill(rowPh).join(',')}`, g.values)
+    await conn.commit()
+  } catch (err) {
+    await conn.rollback().catch(() => undefined)
+    throw err
+  } finally {
+    conn.release()
+  }
 }
