@@ -45,8 +45,8 @@ export interface ServiceInstance {
 }
 
 /** Starts one instance on a free port and waits until /readyz answers 200. */
-export async function startService(configPath: string, instanceId: string, logFile: string, timeoutMs = 60_000, extraArgs: readonly string[] = []): Promise<ServiceInstance> {
-  const child = spawnTs('examples/order-service/main.ts', ['--config', configPath, '--port', '0', '--instance-id', instanceId, '--log-level', 'warn', ...extraArgs], { stderrTo: logFile })
+export async function startService(configPath: string, instanceId: string, logFile: string, timeoutMs = 60_000, extraArgs: readonly string[] = [], env?: NodeJS.ProcessEnv): Promise<ServiceInstance> {
+  const child = spawnTs('examples/order-service/main.ts', ['--config', configPath, '--port', '0', '--instance-id', instanceId, '--log-level', 'warn', ...extraArgs], { stderrTo: logFile, ...(env ? { env } : {}) })
   const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)))
   const url = await new Promise<string>((res, rej) => {
     let buf = ''

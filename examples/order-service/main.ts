@@ -13,6 +13,7 @@ import { createLogger, DualWriteStore, JournalDrainer, loadConfig, openRuntime, 
 import { createOutboxHook, OutboxRelay } from '../../src/events/index.js'
 import { buildApp } from './app.js'
 import { openIdSource } from './ids.js'
+import { installFaultHooks } from '../../src/cli/fault-hooks.js'
 
 function usage(msg: string): never {
   process.stderr.write(`order-service: ${msg}\nusage: main.ts --config PATH --port N [--host ADDR] [--instance-id ID] [--log-level LEVEL] [--events off|outbox|relay]\n`)
@@ -31,6 +32,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be a
 const events = args.events ?? 'off'
 if (events !== 'off' && events !== 'outbox' && events !== 'relay') usage(`--events must be off, outbox or relay (got ${events})`)
 const instanceId = args['instance-id'] ?? `orders-${hostname()}-${process.pid}`
+
+// The fault harness and the soak hold or kill an instance at a phase point (e.g. after a primary
+// commit, before the copies); never set outside them.
+if (process.env.SHARDKIT_FAULT_HOOKS) installFaultHooks(process.env.SHARDKIT_FAULT_HOOKS)
 
 const logger = createLogger({ name: 'order-service', level: args['log-level'] })
 const { config } = loadConfig({ path: args.config })

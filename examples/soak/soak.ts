@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildConfig, moveStage, openRuntime, parseConfig, provision, silentLogger, type Runtime } from '../../src/index.js'
 import { startTcpProxy, type TcpProxy } from '../../test/support/tcp-proxy.js'
+import { HookServer } from '../../test/faults/support/hook-server.js'
 import { runLoad } from '../load/generator.js'
 import type { LoadReport } from '../load/stats.js'
 import { checkExactlyOnce, type PresenceReport } from '../demo/exactly-once.js'
@@ -66,6 +67,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const acknowledged: string[] = []
   let rt: Runtime | undefined
   let proxy: TcpProxy | undefined
+  // Services announce their phase points here, so a service-kill can land between a primary commit and its copies.
+  const hooks = await HookServer.listen()
+  const serviceEnv = { ...process.env, SHARDKIT_FAULT_HOOKS: hooks.path! }
   let load: LoadReport | null = null
   let presence: PresenceReport | null = null
   let verifyClean: boolean | null = null
@@ -114,7 +118,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
     o.log(`> seeded ${o.orders} orders; provisioning`)
     await provision(rt)
-    for (let i = 1; i <= 2; i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`), 60_000, ['--events', 'outbox']))
+    for (let i = 1; i <= 2; i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`), 60_000, ['--events', 'outbox'], serviceEnv))
     const urls = services.map((s) => s.url)
     loadRun = runLoad({ urls, rps: o.rps, durationS: 0, signal: abort.signal, users, merchants, timeoutMs: 15_000, onCreated: (id) => acknowledged.push(id) })
     o.log(`> load on ${urls.join(', ')}`)
@@ -123,7 +127,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await mustCli(['backfill'])
     o.log('> backfilled; injecting faults')
 
-    const target = { configPath, dir, prefix, proxy, services, random, log: o.log }
+    const target = { configPath, dir, prefix, proxy, services, random, log: o.log, hooks, serviceEnv }
     const end = Date.now() + o.minutes * 60_000
     const [gapMin, gapMax] = o.gapS ?? [5, 15]
     let round: FaultKind[] = []
@@ -155,6 +159,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     abort.abort()
     if (loadRun) load = await loadRun.catch((err: unknown) => (problems.push(`load: ${(err as Error).message}`), null))
     for (const s of services) await s.stop()
+    await hooks.close()
     proxy?.restore()
   }
 

@@ -131,6 +131,8 @@ export class HookServer {
         if (w >= 0) this.waiters.splice(w, 1)
         reject(new Error(`hook ${point} did not arrive within ${opts.timeoutMs ?? 60_000} ms; seen: ${this.seen.join(', ') || 'nothing'}`))
       }, opts.timeoutMs ?? 60_000)
+      // A wait alone never keeps the process alive (the soak's waits can outlive their child).
+      timer.unref()
       const waiter: Waiter = {
         match,
         resolve: (a) => {
