@@ -102,28 +102,31 @@ function spinningTake(): () => number {
 }
 
 describe('event-loop delay while the sequence is used up', () => {
-  it('our generator on the real clock: p99 delay under 1 ms (best of 3-5 rounds); the spinning reference is caught blocking', async () => {
-    // Best of 3 (up to 5): other processes share these 2 cores and can delay any one round;
-    // a generator that waited for the clock would be late in every round, as the reference is.
-    const rounds: LoopReport[] = []
+  it('our generator on the real clock: p99 delay under 1 ms over an idle loop (best of 3-5 rounds); the spinning reference is caught blocking', async () => {
+    // Other processes share these 2 cores and delay any loop, busy or idle. Each round measures
+    // ours and then an idle loop, and judges ours by its p99 above the idle one's: what the
+    // generator adds. A generator that waited for the clock would add it in every round, as the
+    // reference does.
+    const rounds: { ours: LoopReport; idle: LoopReport; added: number }[] = []
     for (let i = 0; i < 5; i++) {
-      const ours = await ourTake(systemClock)
-      rounds.push(await measure(ours.take))
-      await ours.close()
-      if (i >= 2 && Math.min(...rounds.map((r) => r.p99ExcessMs)) < 1) break
+      const g = await ourTake(systemClock)
+      const ours = await measure(g.take)
+      await g.close()
+      const idle = await measure(() => 0)
+      rounds.push({ ours, idle, added: ours.p99ExcessMs - idle.p99ExcessMs })
+      if (i >= 2 && Math.min(...rounds.map((r) => r.added)) < 1) break
     }
     const spin = await measure(spinningTake())
     const idle = await measure(() => 0)
     console.log(`event loop, ${RUN_MS} ms asking ${ASK_PER_TICK} ids per turn: ours ${JSON.stringify(rounds)}; spin-wait reference ${JSON.stringify(spin)}; idle loop ${JSON.stringify(idle)}`)
-    const best = Math.min(...rounds.map((r) => r.p99ExcessMs))
-    expect(best).toBeLessThan(1)
-    for (const r of rounds) {
+    expect(Math.min(...rounds.map((r) => r.added))).toBeLessThan(1)
+    for (const { ours: r } of rounds) {
       // Ours ran at the sequence's limit (128/ms, plus the 5 ms lead) without blocking.
       expect(r.ids).toBeGreaterThan(128 * RUN_MS * 0.5)
       // A single call can be preempted on a shared machine; a waiting generator would be slow every ms.
       expect(r.slowCalls).toBeLessThanOrEqual(Math.ceil(r.calls / 1000))
     }
-    expect(spin.p99ExcessMs).toBeGreaterThan(2)
+    expect(spin.p99ExcessMs - idle.p99ExcessMs).toBeGreaterThan(2)
   })
 
   it('our generator on an injected frozen clock, moved 1 ms per loop turn: no call waits for the clock', async () => {
