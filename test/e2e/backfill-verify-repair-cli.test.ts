@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { RowDataPacket } from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildConfig } from '../../src/config/init.js'
 import { parseConfig } from '../../src/config/schema.js'
 import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
 import { qualified } from '../../src/runtime/mysql.js'
 import { shardOfKey } from '../../src/router/shard-function.js'
 import { generateOrders } from '../../fixtures/generate-orders.js'
-import { createLegacyTable, dropPrefixedDatabases, testMysqlUrl, testPrefix, testRedisUrl } from '../support/db.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetRaw, testPrefix } from '../support/db.js'
 import { deleteRedisKeys } from '../integration/cutover-support.js'
 
 const ROWS = 100_000
@@ -26,17 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'shardkit-bvr-cli-'))
 const configPath = join(dir, 'shardkit.json')
 const reportPath = join(dir, 'report.json')
 const root = join(import.meta.dirname, '..', '..')
-const raw = buildConfig({
-  legacyUrl: testMysqlUrl(),
-  legacyDatabase: `${prefix}legacy`,
-  legacyTable: 'orders',
-  idCeiling: '1000000000',
-  shardHosts: [testMysqlUrl()],
-  databasesPerHost: 2,
-  prefix,
-  redisUrl: testRedisUrl(),
-  redisKeyPrefix: `${prefix.replace(/_$/, '')}:`,
-})
+const raw = testFleetRaw({ prefix })
 const config = parseConfig(raw, {})
 const env = { ...process.env, SHARDKIT_ACTOR: 'e2e-dba', SHARDKIT_LOG_LEVEL: 'warn' }
 const cliArgs = (args: string[]) => ['--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, ...args]

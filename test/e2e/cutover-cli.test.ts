@@ -3,29 +3,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildConfig } from '../../src/config/init.js'
 import { openRuntime } from '../../src/runtime/runtime.js'
 import { provision } from '../../src/provision/provision.js'
 import { acquireRunLock } from '../../src/cutover/switch-store.js'
 import { parseConfig } from '../../src/config/schema.js'
-import { createLegacyTable, dropPrefixedDatabases, testMysqlUrl, testPrefix, testRedisUrl } from '../support/db.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetRaw, testPrefix } from '../support/db.js'
 import { deleteRedisKeys } from '../integration/cutover-support.js'
 
 const prefix = testPrefix('cocli')
 const dir = mkdtempSync(join(tmpdir(), 'shardkit-cutover-cli-'))
 const configPath = join(dir, 'shardkit.json')
 const root = join(import.meta.dirname, '..', '..')
-const raw = buildConfig({
-  legacyUrl: testMysqlUrl(),
-  legacyDatabase: `${prefix}legacy`,
-  legacyTable: 'orders',
-  idCeiling: '1000000000',
-  shardHosts: [testMysqlUrl()],
-  databasesPerHost: 2,
-  prefix,
-  redisUrl: testRedisUrl(),
-  redisKeyPrefix: `${prefix.replace(/_$/, '')}:`,
-})
+const raw = testFleetRaw({ prefix })
 const config = parseConfig(raw, {})
 
 function shardctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -8,13 +8,12 @@
  * acknowledged order of the live load too. ~20 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StageWatcher } from '../../src/cutover/watcher.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { StageWatcher } from '../../src/cutover/watcher.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal } from '../../src/dualwrite/journal.js'
 import { generateOrders } from '../../fixtures/generate-orders.js'
-import { until, walkTo } from '../integration/cutover-support.js'
 import { HookServer } from './support/hook-server.js'
-import { faultFleet, type FaultFleet } from './support/fleet.js'
+import { faultFleet, instanceAtDualWrite, type FaultFleet } from './support/fleet.js'
 import { runShardctl, spawnShardctl } from './support/shardctl.js'
 import { startLoad } from './support/load.js'
 import { assertOrdersExactlyOnce, type OrderLedger } from './support/invariants.js'
@@ -30,11 +29,7 @@ beforeAll(async () => {
   fleet = await faultFleet('fbfkill')
   await generateOrders(fleet.rt.legacy(), { database: fleet.config.legacy.database, table: fleet.config.legacy.table, rows: ROWS, seed: 11 })
   hooks = await HookServer.listen()
-  watcher = new StageWatcher(fleet.instance(), { instanceId: 'fault-backfill', heartbeatMs: 200, pollMs: 200 })
-  await watcher.start()
-  store = new DualWriteStore({ runtime: fleet.rt, stage: watcher, secondaryTimeoutMs: 1_000 })
-  await walkTo(fleet.rt, 'dual-write', 100, { ackTimeoutMs: 10_000 })
-  await until(() => watcher.current()?.stage === 'dual-write', 5_000, 'the watcher')
+  ;({ watcher, store } = await instanceAtDualWrite(fleet, 'fault-backfill'))
 })
 
 afterAll(async () => {

@@ -9,15 +9,14 @@
  * ~15 s (long profile: a few minutes).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StageWatcher } from '../../src/cutover/watcher.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { StageWatcher } from '../../src/cutover/watcher.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal } from '../../src/dualwrite/journal.js'
 import { runBackfill } from '../../src/backfill/index.js'
 import { generateOrders } from '../../fixtures/generate-orders.js'
-import { until, walkTo } from '../integration/cutover-support.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { testMysqlUrl } from '../support/db.js'
-import { faultFleet, type FaultFleet } from './support/fleet.js'
+import { faultFleet, instanceAtDualWrite, type FaultFleet } from './support/fleet.js'
 import { startLoad } from './support/load.js'
 import { assertOrdersExactlyOnce, type OrderLedger } from './support/invariants.js'
 
@@ -35,11 +34,7 @@ beforeAll(async () => {
   await generateOrders(fleet.rt.legacy(), { database: fleet.config.legacy.database, table: fleet.config.legacy.table, rows: ROWS, seed: 17 })
   const mysql = new URL(testMysqlUrl())
   proxy = await startTcpProxy({ targetHost: mysql.hostname, targetPort: Number(mysql.port || 3306) })
-  watcher = new StageWatcher(fleet.instance(), { instanceId: 'fault-slowlegacy', heartbeatMs: 200, pollMs: 200 })
-  await watcher.start()
-  store = new DualWriteStore({ runtime: fleet.rt, stage: watcher, secondaryTimeoutMs: 1_000 })
-  await walkTo(fleet.rt, 'dual-write', 100, { ackTimeoutMs: 10_000 })
-  await until(() => watcher.current()?.stage === 'dual-write', 5_000, 'the watcher')
+  ;({ watcher, store } = await instanceAtDualWrite(fleet, 'fault-slowlegacy'))
 })
 
 afterAll(async () => {

@@ -11,15 +11,15 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StageWatcher } from '../../src/cutover/watcher.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { StageWatcher } from '../../src/cutover/watcher.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal, readJournalDepth } from '../../src/dualwrite/journal.js'
 import { legacyLocation, shardLocation } from '../../src/dualwrite/placement.js'
 import { poolFor } from '../../src/dualwrite/connections.js'
 import { newOrderId, orderRow, physicalRow } from '../integration/dualwrite-support.js'
 import { until, walkTo } from '../integration/cutover-support.js'
 import { HookServer } from './support/hook-server.js'
-import { faultFleet, type FaultFleet } from './support/fleet.js'
+import { faultFleet, instanceAtDualWrite, type FaultFleet } from './support/fleet.js'
 import { runShardctl, spawnShardctl } from './support/shardctl.js'
 import { assertOrdersExactlyOnce, assertStageAgreement, type OrderLedger } from './support/invariants.js'
 
@@ -30,11 +30,7 @@ const ledger: OrderLedger = new Map()
 
 beforeAll(async () => {
   fleet = await faultFleet('fdwcrash')
-  watcher = new StageWatcher(fleet.instance(), { instanceId: 'fault-dw-test', heartbeatMs: 200, pollMs: 200 })
-  await watcher.start()
-  store = new DualWriteStore({ runtime: fleet.rt, stage: watcher, secondaryTimeoutMs: 1_000 })
-  await walkTo(fleet.rt, 'dual-write', 100, { ackTimeoutMs: 10_000 })
-  await until(() => watcher.current()?.stage === 'dual-write', 5_000, 'the watcher')
+  ;({ watcher, store } = await instanceAtDualWrite(fleet, 'fault-dw-test'))
 })
 
 afterAll(async () => {

@@ -8,13 +8,12 @@
  * Profile: down 6 s by default; SHARDKIT_FAULTS_LONG=1 keeps it down 30 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StageWatcher } from '../../src/cutover/watcher.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { StageWatcher } from '../../src/cutover/watcher.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal, readJournalStatus } from '../../src/dualwrite/journal.js'
-import { until, walkTo } from '../integration/cutover-support.js'
 import { startMariadbInstance, type MariadbInstance } from '../support/mariadb-instance.js'
 import { testMysqlUrl } from '../support/db.js'
-import { faultFleet, type FaultFleet } from './support/fleet.js'
+import { faultFleet, instanceAtDualWrite, type FaultFleet } from './support/fleet.js'
 import { startLoad } from './support/load.js'
 import { assertOrdersExactlyOnce, assertStageAgreement, type OrderLedger } from './support/invariants.js'
 
@@ -28,11 +27,7 @@ const ledger: OrderLedger = new Map()
 beforeAll(async () => {
   host = await startMariadbInstance()
   fleet = await faultFleet('fhostdown', { shardHosts: [testMysqlUrl(), host.url] })
-  watcher = new StageWatcher(fleet.instance(), { instanceId: 'fault-hostdown', heartbeatMs: 200, pollMs: 200 })
-  await watcher.start()
-  store = new DualWriteStore({ runtime: fleet.rt, stage: watcher, secondaryTimeoutMs: 500 })
-  await walkTo(fleet.rt, 'dual-write', 100, { ackTimeoutMs: 10_000 })
-  await until(() => watcher.current()?.stage === 'dual-write', 5_000, 'the watcher')
+  ;({ watcher, store } = await instanceAtDualWrite(fleet, 'fault-hostdown', 500))
 }, 180_000)
 
 afterAll(async () => {

@@ -51,6 +51,13 @@ const relays: OutboxRelay[] = []
 const runtimes: Runtime[] = []
 
 /** A fresh exchange and a runtime whose config points at it (and at `url`). */
+/** The broker's URL with its address replaced by the test proxy's. */
+function throughProxy(port: number): string {
+  const u = new URL(testAmqpUrl())
+  u.host = `127.0.0.1:${port}`
+  return u.toString()
+}
+
 function scenario(url = testAmqpUrl()) {
   const id = ++n
   const exchange = `${prefix}ex${id}`
@@ -204,9 +211,7 @@ describe('events relay', () => {
   it('broker cut mid-traffic: writes succeed, the outbox grows, the relay reconnects and drains, none lost', async () => {
     const proxy = await startTcpProxy({ targetPort: Number(new URL(testAmqpUrl()).port || 5672) })
     try {
-      const u = new URL(testAmqpUrl())
-      u.host = `127.0.0.1:${proxy.port}`
-      const s = scenario(u.toString())
+      const s = scenario(throughProxy(proxy.port))
       const c = await collect(amqp, s.exchange, s.queue)
       const r = relay(s.rt, { maxBackoffMs: 300, confirmTimeoutMs: 3_000 })
       r.start()
@@ -230,9 +235,7 @@ describe('events relay', () => {
   it('a half-open broker connection (blackholed) is detected by heartbeats within seconds; the relay reconnects and drains', async () => {
     const proxy = await startTcpProxy({ targetPort: Number(new URL(testAmqpUrl()).port || 5672) })
     try {
-      const u = new URL(testAmqpUrl())
-      u.host = `127.0.0.1:${proxy.port}`
-      const s = scenario(u.toString())
+      const s = scenario(throughProxy(proxy.port))
       const c = await collect(amqp, s.exchange, s.queue)
       // confirm timeout far above the heartbeat: only the heartbeat can notice the dead peer in time
       const r = relay(s.rt, { maxBackoffMs: 300, confirmTimeoutMs: 120_000 })

@@ -52,8 +52,13 @@ export interface TestFleetOptions extends Partial<BuildConfigOptions> {
  * prefix `<prefix>:`. Creates nothing.
  */
 export function testFleetConfig(o: TestFleetOptions): ShardkitConfig {
+  return parseConfig(testFleetRaw(o), process.env)
+}
+
+/** The config file's JSON behind {@link testFleetConfig}, for tests that write it for `shardctl -c`. */
+export function testFleetRaw(o: TestFleetOptions): ReturnType<typeof buildConfig> {
   const url = o.legacyUrl ?? testMysqlUrl()
-  const raw = buildConfig({
+  return buildConfig({
     legacyUrl: url,
     legacyDatabase: `${o.prefix}legacy`,
     legacyTable: 'orders',
@@ -64,7 +69,6 @@ export function testFleetConfig(o: TestFleetOptions): ShardkitConfig {
     ...o,
     redisKeyPrefix: o.redisKeyPrefix ?? `${o.prefix.replace(/_$/, '')}:`,
   })
-  return parseConfig(raw, process.env)
 }
 
 /** Creates the legacy database and its `orders` table for a test fleet. */

@@ -7,12 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildConfig } from '../../../src/config/init.js'
 import { parseConfig, type ShardkitConfig } from '../../../src/config/schema.js'
 import { provision } from '../../../src/provision/provision.js'
 import { openRuntime, type Runtime } from '../../../src/runtime/runtime.js'
-import { createLegacyTable, dropPrefixedDatabases, testMysqlUrl, testPrefix, testRedisUrl } from '../../support/db.js'
-import { deleteRedisKeys } from '../../integration/cutover-support.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetRaw, testPrefix } from '../../support/db.js'
+import { deleteRedisKeys, until, walkTo } from '../../integration/cutover-support.js'
+import { StageWatcher } from '../../../src/cutover/watcher.js'
+import { DualWriteStore } from '../../../src/dualwrite/store.js'
 
 export interface FaultFleet {
   readonly prefix: string
@@ -31,17 +32,7 @@ export async function faultFleet(label: string, opts: { redisUrl?: string; shard
   const prefix = testPrefix(label)
   const dir = mkdtempSync(join(tmpdir(), 'shardkit-faults-'))
   const configPath = join(dir, 'shardkit.json')
-  const raw = buildConfig({
-    legacyUrl: testMysqlUrl(),
-    legacyDatabase: `${prefix}legacy`,
-    legacyTable: 'orders',
-    idCeiling: '1000000000',
-    shardHosts: opts.shardHosts ?? [testMysqlUrl()],
-    databasesPerHost: 2,
-    prefix,
-    redisUrl: opts.redisUrl ?? testRedisUrl(),
-    redisKeyPrefix: `${prefix.replace(/_$/, '')}:`,
-  })
+  const raw = testFleetRaw({ prefix, ...(opts.shardHosts ? { shardHosts: opts.shardHosts } : {}), ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}) })
   writeFileSync(configPath, JSON.stringify(raw, null, 2))
   const config = parseConfig(raw, {})
   await createLegacyTable(config)
@@ -69,4 +60,18 @@ export async function faultFleet(label: string, opts: { redisUrl?: string; shard
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * One service instance at `dual-write`: a stage watcher on its own runtime and
+ * a store over the operator's runtime; the fleet is walked to `dual-write` and
+ * the watcher has applied it. Close the watcher in afterAll.
+ */
+export async function instanceAtDualWrite(fleet: FaultFleet, instanceId: string, secondaryTimeoutMs = 1_000): Promise<{ watcher: StageWatcher; store: DualWriteStore }> {
+  const watcher = new StageWatcher(fleet.instance(), { instanceId, heartbeatMs: 200, pollMs: 200 })
+  await watcher.start()
+  const store = new DualWriteStore({ runtime: fleet.rt, stage: watcher, secondaryTimeoutMs })
+  await walkTo(fleet.rt, 'dual-write', 100, { ackTimeoutMs: 10_000 })
+  await until(() => watcher.current()?.stage === 'dual-write', 5_000, 'the watcher')
+  return { watcher, store }
 }
