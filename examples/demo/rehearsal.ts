@@ -124,8 +124,10 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       const r = await shardctl(configPath, ['verify'])
       const clean = r.code === 0
       verifies.push({ at: label, clean, exitCode: r.code, summary: r.json ?? r.stdout.trim().slice(0, 500) })
-      const s = r.json as { differences?: number; rowsCompared?: number } | undefined
-      const detail = clean ? `clean${s?.rowsCompared !== undefined ? `, ${s.rowsCompared} rows compared` : ''}` : `exit ${r.code}: ${lastLine(r.stderr) || r.stdout.trim().slice(0, 300)}`
+      const s = r.json as { differences?: number; rowsCompared?: number; sample?: { pair: string; kind: string; key: string }[]; journaled?: number } | undefined
+      // On a difference, name the rows (pair, kind, key) so a failed run can be read without rerunning it.
+      const named = s?.sample?.length ? ` [${s.sample.map((d) => `${d.pair} ${d.kind} ${d.key}`).join('; ')}]${s.journaled ? ` (${s.journaled} still journaled)` : ''}` : ''
+      const detail = clean ? `clean${s?.rowsCompared !== undefined ? `, ${s.rowsCompared} rows compared` : ''}` : `exit ${r.code}: ${lastLine(r.stderr) || r.stdout.trim().slice(0, 300)}${named}`
       return { value: clean, ok: clean, detail }
     })
 

@@ -219,11 +219,17 @@ export async function settle(
     remaining = await recheck(rt, remaining, hashSql, ctx)
   }
   if (remaining.length === 0 || (opts.rounds ?? 3) === 0) return { remaining, journaled: [] }
-  const keys = [...new Set(remaining.map((d) => d.key))]
-  const owed = await journaledKeys(rt, keys)
-  if (owed.size === 0) return { remaining, journaled: [] }
-  const still = await waitForJournal(rt, [...owed], opts.journalWaitMs ?? 15_000, opts.signal)
-  remaining = await recheck(rt, remaining, hashSql, ctx)
+  // Then, until nothing is owed or the wait is used up: wait for what the journal owes, and look
+  // once more. The last look comes after a journal read that owed nothing, so a copy that was in
+  // flight at the last round (its journal row gone since) is not reported as a difference.
+  const deadline = Date.now() + (opts.journalWaitMs ?? 15_000)
+  let still = new Set<string>()
+  for (;;) {
+    const owed = await journaledKeys(rt, [...new Set(remaining.map((d) => d.key))])
+    if (owed.size > 0) still = await waitForJournal(rt, [...owed], Math.max(0, deadline - Date.now()), opts.signal)
+    remaining = await recheck(rt, remaining, hashSql, ctx)
+    if (remaining.length === 0 || owed.size === 0 || Date.now() >= deadline) break
+  }
   return { remaining, journaled: remaining.filter((d) => still.has(d.key)).map((d) => d.key) }
 }
 
