@@ -17,12 +17,11 @@ import { parseConfig } from '../src/config/schema.js'
 import type { Stage, StageState } from '../src/cutover/stages.js'
 import { DualWriteStore } from '../src/dualwrite/store.js'
 import { primaryDatabases } from '../src/dualwrite/placement.js'
-import { encodeId } from '../src/idgen/layout.js'
 import { provision } from '../src/provision/index.js'
-import { shardOfKey } from '../src/router/shard-function.js'
 import { createMysqlPool, qualified, quoteIdent } from '../src/runtime/mysql.js'
 import { openRuntime } from '../src/runtime/runtime.js'
 import { legacyOrdersDDL } from '../fixtures/legacy-schema.js'
+import { benchOrderRows, percentile } from './support/order-rows.js'
 
 const url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'
 const N = Number(process.env.BENCH_N ?? 400)
@@ -45,30 +44,8 @@ const LABEL: Record<Mode, string> = {
   shards: '',
 }
 
-let seq = 0
-function row(): Record<string, string | number | null> {
-  seq++
-  const userId = String(10_000 + (seq % 5_000))
-  return {
-    order_id: encodeId({ time: 50_000_000 + Math.floor(seq / 100), worker: 1, sequence: seq % 100, shard: shardOfKey(userId) }),
-    user_id: userId,
-    merchant_id: String(100 + (seq % 500)),
-    status: 'created',
-    total_cents: 2599,
-    currency: 'CNY',
-    items: '[{"sku":"SKU-12345","qty":2,"price":1299},{"sku":"SKU-777","qty":1,"price":1}]',
-    address: '88 Bench Street, Apartment 12, Shanghai',
-    phone: '+86-21-5555-0100',
-    note: seq % 3 === 0 ? null : 'leave at the door',
-    version: 1,
-    created_at: '2026-01-01 12:00:00.000',
-    updated_at: '2026-01-01 12:00:00.000',
-  }
-}
+const row = benchOrderRows({ timeBase: 50_000_000, worker: 1 })
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
 
 async function main(): Promise<void> {
   const raw = buildConfig({ legacyUrl: url, legacyDatabase: `${prefix}legacy`, legacyTable: 'orders', idCeiling: '1000000000', shardHosts: [url], databasesPerHost: 4, prefix, redisKeyPrefix: `${prefix}:` })
@@ -139,7 +116,7 @@ async function main(): Promise<void> {
         tput.get(m)!.push(N / ((performance.now() - t0) / 1000))
       }
     }
-    const bareP50 = pct([...lat.get('bare')!].sort((a, b) => a - b), 50)
+    const bareP50 = percentile([...lat.get('bare')!].sort((a, b) => a - b), 50)
     const bareTput = median(tput.get('bare')!)
     console.log(`dual-write store inserts vs a bare pool insert; ${ROUNDS} rounds x ${N} sequential + ${N} with ${CONCURRENCY} clients per mode, modes interleaved`)
     console.log(
@@ -151,9 +128,9 @@ async function main(): Promise<void> {
     for (const m of MODES) {
       const s = [...lat.get(m)!].sort((a, b) => a - b)
       const t = median(tput.get(m)!)
-      console.log(`| ${LABEL[m]} | ${pct(s, 50).toFixed(2)} | ${pct(s, 99).toFixed(2)} | ${(pct(s, 50) / bareP50).toFixed(2)}x | ${Math.round(t)} | ${(t / bareTput).toFixed(2)}x |`)
+      console.log(`| ${LABEL[m]} | ${percentile(s, 50).toFixed(2)} | ${percentile(s, 99).toFixed(2)} | ${(percentile(s, 50) / bareP50).toFixed(2)}x | ${Math.round(t)} | ${(t / bareTput).toFixed(2)}x |`)
     }
-    const ratio = pct([...lat.get('dual-write')!].sort((a, b) => a - b), 50) / bareP50
+    const ratio = percentile([...lat.get('dual-write')!].sort((a, b) => a - b), 50) / bareP50
     console.log('')
     console.log(`dual-write p50 / bare p50 = ${ratio.toFixed(2)}x (target <= 2.5x): ${ratio <= 2.5 ? 'met' : 'NOT met'}`)
     await bare.end()

@@ -26,9 +26,7 @@ import { parseConfig } from '../src/config/schema.js'
 import type { Stage, StageState } from '../src/cutover/stages.js'
 import { DualWriteStore } from '../src/dualwrite/store.js'
 import { primaryDatabases } from '../src/dualwrite/placement.js'
-import { encodeId } from '../src/idgen/layout.js'
 import { provision } from '../src/provision/index.js'
-import { shardOfKey } from '../src/router/shard-function.js'
 import { createMysqlPool, qualified, quoteIdent } from '../src/runtime/mysql.js'
 import { openRuntime } from '../src/runtime/runtime.js'
 import { createOutboxHook } from '../src/events/outbox.js'
@@ -36,6 +34,7 @@ import { OutboxRelay } from '../src/events/relay.js'
 import { encodeEvent, type OrderEvent } from '../src/events/message.js'
 import { newEventId } from '../src/events/event-id.js'
 import { legacyOrdersDDL } from '../fixtures/legacy-schema.js'
+import { benchOrderRows, percentile } from './support/order-rows.js'
 
 const url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'
 const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
@@ -48,28 +47,9 @@ const prefix = `skb_events_${randomBytes(3).toString('hex')}_`
 const exchange = `${prefix}ex`
 const queueArgs = { 'x-queue-type': 'quorum', 'x-max-length': 1_000_000, 'x-overflow': 'reject-publish' } as const
 
-let seq = 0
-function row(): Record<string, string | number | null> {
-  seq++
-  const userId = String(10_000 + (seq % 5_000))
-  return {
-    order_id: encodeId({ time: 60_000_000 + Math.floor(seq / 100), worker: 2, sequence: seq % 100, shard: shardOfKey(userId) }),
-    user_id: userId,
-    merchant_id: String(100 + (seq % 500)),
-    status: 'created',
-    total_cents: 2599,
-    currency: 'CNY',
-    items: '[{"sku":"SKU-12345","qty":2,"price":1299}]',
-    address: '88 Bench Street, Shanghai',
-    phone: '+86-21-5555-0100',
-    note: null,
-  }
-}
+const row = benchOrderRows({ timeBase: 60_000_000, worker: 2 })
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
+const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p)
 const median = (xs: number[]) => pct(xs, 50)
 
 /** A queue bound to every order event; resolves `until(n)` once n messages were consumed. Records receive times by event id. */
