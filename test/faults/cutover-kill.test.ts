@@ -129,7 +129,8 @@ describe('kill -9 / SIGTERM of `shardctl cutover advance` at each step of a writ
     await store.flush()
     expect(await drainJournal(fleet.rt)).toMatchObject({ failed: 0, remaining: 0, unreachable: [] })
     await assertStageAgreement(fleet.rt, [watcher])
-    const { present } = await assertOrdersExactlyOnce(fleet.rt, ledger, { legacy: true })
+    const history = (id: string) => `primary commits ${recorder.commits.filter((c) => c.orderId === id).map((c) => `${c.side}@v${c.fenceVersion}`).join(' ') || 'none'}; stages ${applied.map((a) => `v${a.version} ${a.stage}`).join(', ')}`
+    const { present } = await assertOrdersExactlyOnce(fleet.rt, ledger, { legacy: true, history })
     expect(present).toBeGreaterThan(0)
     await assertSinglePrimary(fleet.rt, recorder.commits, applied)
     expect(new Set(recorder.commits.map((c) => c.side))).toEqual(new Set(['legacy', 'user']))

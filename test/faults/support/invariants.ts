@@ -70,7 +70,7 @@ function distinctLocations(rt: Runtime, side: 'user' | 'merchant'): Location[] {
  * nowhere; unknown ones everywhere or nowhere; no row outside the ledger.
  * Returns the number of orders found.
  */
-export async function assertOrdersExactlyOnce(rt: Runtime, ledger: OrderLedger, opts: { legacy: boolean; adoptLegacyRows?: boolean }): Promise<{ present: number; adopted: number }> {
+export async function assertOrdersExactlyOnce(rt: Runtime, ledger: OrderLedger, opts: { legacy: boolean; adoptLegacyRows?: boolean; history?: (orderId: string) => string }): Promise<{ present: number; adopted: number }> {
   const problems: string[] = []
   const sides: Array<{ side: 'legacy' | 'user' | 'merchant'; copies: Map<string, Array<{ loc: string; version: number }>> }> = []
   const scan = async (side: 'legacy' | 'user' | 'merchant', locs: Location[]) => {
@@ -96,8 +96,10 @@ export async function assertOrdersExactlyOnce(rt: Runtime, ledger: OrderLedger, 
     const found = sides.map((s) => s.copies.get(id) ?? [])
     const everywhere = found.every((f) => f.length > 0)
     const nowhere = found.every((f) => f.length === 0)
-    if (fate.state === 'deleted' && !nowhere) problems.push(`deleted order ${id} still in ${sides.filter((_, i) => found[i]!.length).map((s) => s.side).join(', ')}`)
-    if (fate.state === 'acked' && !everywhere) problems.push(`acknowledged order ${id} missing from ${sides.filter((_, i) => !found[i]!.length).map((s) => s.side).join(', ')}`)
+    // Where it is (side and version) and, when the test recorded them, its primary commits: enough to read a failure.
+    const seen = () => `; found ${sides.map((s, i) => `${s.side} ${found[i]!.map((x) => `v${x.version}`).join('/') || '-'}`).join(', ')}${opts.history ? `; ${opts.history(id)}` : ''}`
+    if (fate.state === 'deleted' && !nowhere) problems.push(`deleted order ${id} still in ${sides.filter((_, i) => found[i]!.length).map((s) => s.side).join(', ')}${seen()}`)
+    if (fate.state === 'acked' && !everywhere) problems.push(`acknowledged order ${id} missing from ${sides.filter((_, i) => !found[i]!.length).map((s) => s.side).join(', ')}${seen()}`)
     if (fate.state === 'unknown' && !everywhere && !nowhere) problems.push(`order ${id} (outcome unknown) only in ${sides.filter((_, i) => found[i]!.length).map((s) => s.side).join(', ')}`)
     if (everywhere) present++
     sides.forEach((s, i) => {
