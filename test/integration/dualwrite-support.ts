@@ -41,7 +41,7 @@ export class FixedStage {
           await this.flipWritePrimary(this.rt, next)
           return this.state
         } catch (err) {
-          if (attempt === 3) throw err
+          if (attempt === 4) throw err
           await new Promise((r) => setTimeout(r, 200))
         }
       }
@@ -60,9 +60,11 @@ export class FixedStage {
   private async flipWritePrimary(rt: Runtime, next: StageState): Promise<void> {
     const own = openRuntime(rt.config)
     try {
-      const raised = await raiseFences(own, { currentVersion: this.state.version, timeoutMs: 10_000 })
+      // Bounded as moveStage bounds them (its defaults: 5 s drain), so writes never wait at the
+      // fence longer than a real switch would hold them: an attempt that cannot drain in time gives up.
+      const raised = await raiseFences(own, { currentVersion: this.state.version, timeoutMs: 5_000 })
       try {
-        const d = await drainJournal(own)
+        const d = await drainJournal(own, { signal: AbortSignal.timeout(5_000) })
         // As strict as moveStage: a primary whose drain stopped (unreachable) may still hold entries.
         if (d.remaining > 0 || d.failed > 0 || d.unreachable.length > 0) throw new Error(`journal not drained: ${d.remaining} left, ${d.failed} failed, unreachable: ${d.unreachable.join(', ') || 'none'}`)
         this.state = next
