@@ -22,10 +22,10 @@ import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import type { StageState } from '../cutover/stages.js'
 import { passFence } from './fence-gate.js'
-import { qualified } from '../runtime/mysql.js'
+import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { boundedQuery, poolFor, withBoundedConnection } from './connections.js'
 import { reconcilePlan, type Location, type PrimaryDatabase, type Side } from './placement.js'
-import { deleteSql, FENCE_TABLE, fencedDeleteSql, fencedUpsertSql, selectByIdSql, toOrderRow, upsertSql, valuesOf, type OrderRow, type RowShape } from './row-sql.js'
+import { deleteSql, FENCE_TABLE, fencedDeleteSql, fencedUpsertSql, selectByIdSql, toOrderRow, upsertSql, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
 
 /** Bound on each statement a replay sends to the primary. */
 export const PRIMARY_TIMEOUT_MS = 10_000
@@ -156,7 +156,7 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
   if (deps.downHosts?.has(l.host)) return fail('HOST_DOWN')
   try {
     const fenced = deps.fenceVersion !== undefined && l.side !== 'merchant'
-    const moved = await withBoundedConnection(poolFor(deps.rt, l.host), l, deps.timeoutMs, async (c, remaining) => {
+    const outcome = await withBoundedConnection(poolFor(deps.rt, l.host), l, deps.timeoutMs, async (c, remaining): Promise<'ok' | 'moved' | 'not-open'> => {
       let res: ResultSetHeader
       if (action === 'upsert' && row) {
         const values = valuesOf(row, deps.shape.columns)
@@ -164,12 +164,20 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
       } else {
         res = (await boundedQuery(c, fenced ? fencedDeleteSql(deps.shape, l) : deleteSql(deps.shape, l), fenced ? [orderId, deps.fenceVersion] : [orderId], remaining())) as ResultSetHeader
       }
-      // Nothing changed: either nothing needed to, or the fence moved on. Only the second is a failure.
-      if (!fenced || res.affectedRows > 0) return false
+      if (!fenced || res.affectedRows > 0) return 'ok'
+      // Nothing changed: either nothing needed to (the target already holds this write or a newer
+      // one, or no row to delete), or the fence was not open at our version. Judge by the target
+      // row itself, not by the fence read afterwards: fences reopen one primary after another, so
+      // a fence read after the statement can be open at our version although it was still raised
+      // when the statement ran (the copy was skipped, and a fence check alone called it done).
+      const [t] = await c.query<RowDataPacket[]>({ sql: `SELECT ${quoteIdent(VERSION_COLUMN)} AS v FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(deps.shape.primaryKey)} = ?`, timeout: remaining() }, [orderId])
+      const applied = action === 'upsert' && row ? t.length > 0 && Number(t[0]!.v) >= Number(row[VERSION_COLUMN]) : t.length === 0
+      if (applied) return 'ok'
       const [f] = await c.query<RowDataPacket[]>({ sql: `SELECT stage_version, state FROM ${qualified(l.database, FENCE_TABLE)} WHERE id = 1`, timeout: remaining() })
-      return !(f[0] && f[0].state === 'open' && Number(f[0].stage_version) === deps.fenceVersion)
+      return f[0] && Number(f[0].stage_version) === deps.fenceVersion ? 'not-open' : 'moved'
     })
-    return moved ? fail('FENCE_MOVED') : undefined
+    // Not applied at our version: the journal row stays for the drainer (or the switch's drain).
+    return outcome === 'ok' ? undefined : fail(outcome === 'moved' ? 'FENCE_MOVED' : 'FENCE_NOT_OPEN')
   } catch (err) {
     const code = errorCode(err)
     // Connection-level failures mean the host is gone for this pass; a SQL error is about this row only.

@@ -1,0 +1,101 @@
+/**
+ * Regression (cutover-kill, 2026-11-25): an acknowledged order was missing
+ * from the user dimension after the final drain. A switch reopens its fences
+ * one primary after another; a write committed on legacy (already open at the
+ * new version) copied into a user shard whose fence was still committed
+ * `raised` at that same version. The fenced copy applied nothing, a fence read
+ * just after found it open at the write's version, the copy was called done
+ * and the journal row cleared: the user copy never came. A copy that applied
+ * nothing is now judged by the target row, and the journal row stays.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { provision } from '../../src/provision/index.js'
+import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import { qualified } from '../../src/runtime/mysql.js'
+import { DualWriteStore } from '../../src/dualwrite/store.js'
+import { drainJournal, readJournalDepth } from '../../src/dualwrite/journal.js'
+import { primaryDatabases, shardLocation } from '../../src/dualwrite/placement.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
+import { FixedStage, hostPools, newOrderId, orderRow, physicalRow } from './dualwrite-support.js'
+
+const prefix = testPrefix('dwreopen')
+const config = testFleetConfig({ prefix })
+const pools = hostPools(config)
+let rt: Runtime
+let stage: FixedStage
+let store: DualWriteStore
+
+beforeAll(async () => {
+  await createLegacyTable(config)
+  rt = openRuntime(config)
+  await provision(rt)
+  stage = new FixedStage(config, pools.get)
+  await stage.set('dual-write')
+  store = new DualWriteStore({ runtime: rt, stage, secondaryTimeoutMs: 1_000 })
+})
+afterAll(async () => {
+  await rt?.close()
+  await pools.end()
+  await dropPrefixedDatabases(prefix)
+})
+
+/** Sets the committed state of every user-dimension primary's fence row, at the current version. */
+async function userFences(state: 'open' | 'raised'): Promise<void> {
+  for (const p of primaryDatabases(config).filter((x) => x.side === 'user')) {
+    await pools.get(p.host).query(`UPDATE ${qualified(p.database, 'shardkit_fence')} SET state = ?, stage_version = ? WHERE id = 1`, [state, stage.state.version])
+  }
+}
+
+describe('a write that copies into a user shard whose fence is not reopened yet', () => {
+  it('keeps its journal row (the copy did not apply) and the drain brings the order to the user shard', async () => {
+    const userId = '3001'
+    const id = newOrderId(userId)
+    await userFences('raised')
+    try {
+      await store.insert(orderRow(id, userId, '701'))
+      await store.flush()
+      const user = shardLocation(config, 'user', userId)
+      expect(await physicalRow(pools.get(user.host), user, id)).toBeUndefined()
+      expect((await readJournalDepth(rt)).total).toBe(1)
+    } finally {
+      await userFences('open')
+    }
+    expect(await drainJournal(rt)).toMatchObject({ failed: 0, remaining: 0 })
+    const user = shardLocation(config, 'user', userId)
+    expect(await physicalRow(pools.get(user.host), user, id)).toBeDefined()
+  })
+
+  it('with the user fences reopening while writes copy (raised, open, raised, ... at one version), no order is left without its user copy', async () => {
+    // The race itself: the copy runs while the fence is raised and the fence read after it finds it
+    // open. Before the fix some orders lost their user copy here (no copy, no journal row).
+    let toggling = true
+    const toggler = (async () => {
+      for (let i = 0; toggling; i++) await userFences(i % 2 === 0 ? 'raised' : 'open')
+    })()
+    const ids: { id: string; userId: string }[] = []
+    try {
+      await Promise.all(
+        Array.from({ length: 4 }, async (_, w) => {
+          for (let i = 0; i < 60; i++) {
+            const userId = String(4000 + w * 100 + i)
+            const id = newOrderId(userId)
+            await store.insert(orderRow(id, userId, '702'))
+            ids.push({ id, userId })
+          }
+        }),
+      )
+      await store.flush()
+    } finally {
+      toggling = false
+      await toggler
+      await userFences('open')
+    }
+    expect(await drainJournal(rt)).toMatchObject({ failed: 0, remaining: 0 })
+    const missing: string[] = []
+    for (const { id, userId } of ids) {
+      const user = shardLocation(config, 'user', userId)
+      if (!(await physicalRow(pools.get(user.host), user, id))) missing.push(id)
+    }
+    expect(missing).toEqual([])
+  })
+})
