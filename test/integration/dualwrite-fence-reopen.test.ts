@@ -9,34 +9,30 @@
  * nothing is now judged by the target row, and the journal row stays.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { provision } from '../../src/provision/index.js'
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import type { Runtime } from '../../src/runtime/runtime.js'
 import { qualified } from '../../src/runtime/mysql.js'
 import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal, readJournalDepth } from '../../src/dualwrite/journal.js'
 import { primaryDatabases, shardLocation } from '../../src/dualwrite/placement.js'
-import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
-import { FixedStage, hostPools, newOrderId, orderRow, physicalRow } from './dualwrite-support.js'
+import type { ShardkitConfig } from '../../src/config/schema.js'
+import { FixedStage, hostPools, provisionedFleet, newOrderId, orderRow, physicalRow } from './dualwrite-support.js'
 
-const prefix = testPrefix('dwreopen')
-const config = testFleetConfig({ prefix })
-const pools = hostPools(config)
+let fleet: Awaited<ReturnType<typeof provisionedFleet>>
+let config: ShardkitConfig
+let pools: ReturnType<typeof hostPools>
 let rt: Runtime
 let stage: FixedStage
 let store: DualWriteStore
 
 beforeAll(async () => {
-  await createLegacyTable(config)
-  rt = openRuntime(config)
-  await provision(rt)
+  fleet = await provisionedFleet('dwreopen')
+  ;({ config, rt, pools } = fleet)
   stage = new FixedStage(config, pools.get)
   await stage.set('dual-write')
   store = new DualWriteStore({ runtime: rt, stage, secondaryTimeoutMs: 1_000 })
 })
 afterAll(async () => {
-  await rt?.close()
-  await pools.end()
-  await dropPrefixedDatabases(prefix)
+  await fleet?.cleanup()
 })
 
 /** Sets the committed state of every user-dimension primary's fence row, at the current version. */

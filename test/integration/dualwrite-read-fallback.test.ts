@@ -5,32 +5,28 @@
  * shard is read from legacy; once the shards are the primary, it is not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { provision } from '../../src/provision/index.js'
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import type { Runtime } from '../../src/runtime/runtime.js'
 import { qualified } from '../../src/runtime/mysql.js'
 import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { legacyLocation, shardLocation } from '../../src/dualwrite/placement.js'
-import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
-import { FixedStage, hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+import type { ShardkitConfig } from '../../src/config/schema.js'
+import { FixedStage, hostPools, provisionedFleet, newOrderId, orderRow } from './dualwrite-support.js'
 
-const prefix = testPrefix('dwfallback')
-const config = testFleetConfig({ prefix })
-const pools = hostPools(config)
+let fleet: Awaited<ReturnType<typeof provisionedFleet>>
+let config: ShardkitConfig
+let pools: ReturnType<typeof hostPools>
 let rt: Runtime
 let stage: FixedStage
 let store: DualWriteStore
 
 beforeAll(async () => {
-  await createLegacyTable(config)
-  rt = openRuntime(config)
-  await provision(rt)
+  fleet = await provisionedFleet('dwfallback')
+  ;({ config, rt, pools } = fleet)
   stage = new FixedStage(config, pools.get)
   store = new DualWriteStore({ runtime: rt, stage, random: () => 0 })
 })
 afterAll(async () => {
-  await rt?.close()
-  await pools.end()
-  await dropPrefixedDatabases(prefix)
+  await fleet?.cleanup()
 })
 
 async function dropUserCopy(orderId: string, userId: string): Promise<void> {

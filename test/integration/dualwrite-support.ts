@@ -14,6 +14,8 @@ import { primaryDatabases, type Location } from '../../src/dualwrite/placement.j
 import { createMysqlPool, qualified } from '../../src/runtime/mysql.js'
 import { encodeId } from '../../src/idgen/layout.js'
 import { shardOfKey } from '../../src/router/shard-function.js'
+import { provision } from '../../src/provision/index.js'
+import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
 import type { OrderRow } from '../../src/dualwrite/store.js'
 
 /** A stage source a test moves by hand; every move bumps the version and reopens the fences at it. */
@@ -134,5 +136,25 @@ export function orderRow(orderId: string, userId: string, merchantId: string, ov
     phone: '555-0100',
     note: null,
     ...over,
+  }
+}
+
+/** A provisioned test fleet (own databases under a fresh prefix), its runtime and direct pools; `cleanup` drops only its databases. */
+export async function provisionedFleet(label: string): Promise<{ config: ShardkitConfig; rt: Runtime; pools: ReturnType<typeof hostPools>; cleanup(): Promise<void> }> {
+  const prefix = testPrefix(label)
+  const config = testFleetConfig({ prefix })
+  const pools = hostPools(config)
+  await createLegacyTable(config)
+  const rt = openRuntime(config)
+  await provision(rt)
+  return {
+    config,
+    rt,
+    pools,
+    async cleanup() {
+      await rt.close()
+      await pools.end()
+      await dropPrefixedDatabases(prefix)
+    },
   }
 }
