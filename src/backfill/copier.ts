@@ -28,6 +28,10 @@ import { completeCheckpoint, readCheckpoints, resetCheckpoint, saveCheckpoint } 
 import { nextChunkSize } from './plan.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { sleep } from '../runtime/sleep.js'
+import { belowTombstone, tombstonedIds } from '../dualwrite/tombstones.js'
+import { VERSION_COLUMN } from '../dualwrite/row-sql.js'
+import { assertBackfillStage } from '../cutover/guards.js'
+import { readStageState } from '../cutover/switch-store.js'
 
 export interface BackfillOptions {
   readonly dimensions?: readonly Dimension[]
@@ -125,6 +129,8 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   let previous: Promise<void> | undefined
   const finish = async (conn: PoolConnection, rows: RowDataPacket[], tChunk: number) => {
     try {
+      // A switch to write-shards may overtake a running copy: stop at the last checkpoint.
+      assertBackfillStage(await readStageState(rt))
       await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4)
       await conn.commit()
     } catch (err) {
@@ -208,9 +214,9 @@ async function writeChunk(
       const p = cfg.dimensions[d].shards[shardOfKey(String(key), `${d} column`)]!
       const id = `${p.host}/${p.database}/${p.table}`
       let g = groups.get(id)
-      if (!g) groups.set(id, (g = { pool: rt.host(p.host), table: qualified(p.database, p.table), values: [], n: 0 }))
-      for (const c of columns) g.values.push(row[c])
-      g.n++
+      if (!g) groups.set(id, (g = { pool: rt.host(p.host), database: p.database, tableName: p.table, table: qualified(p.database, p.table), rows: [], keys: [] }))
+      g.rows.push(columns.map((c) => row[c]))
+      g.keys.push({ id: String(row[cfg.legacy.primaryKey]), version: String(row[VERSION_COLUMN] ?? 0) })
     }
   }
   // Each host's tables are split over up to `concurrency` connections, one transaction each:
@@ -246,17 +252,41 @@ async function writeChunk(
 
 interface Group {
   readonly pool: Pool
+  readonly database: string
+  readonly tableName: string
   readonly table: string
-  readonly values: unknown[]
-  n: number
+  readonly rows: unknown[][]
+  readonly keys: { id: string; version: string }[]
 }
 
-/** The groups' multi-row INSERT IGNOREs on one connection, committed together. */
+/**
+ * The groups' multi-row INSERT IGNOREs on one connection, committed together.
+ * Rows a tombstone keeps out (the order was deleted, or moved away, after the
+ * chunk was read) are left out; the tombstones are read under a shared lock
+ * in the same transaction, so a delete cannot slip one in before it commits.
+ */
 async function insertInOneTransaction(pool: Pool, list: readonly Group[], colList: string, rowPh: string): Promise<void> {
   const conn = await pool.getConnection()
   try {
     await conn.beginTransaction()
-    for (const g of list) await conn.query(`INSERT IGNORE INTO ${g.table} (${colList}) VALUES ${new Array(g.n).fill(rowPh).join(',')}`, g.values)
+    const tombs = new Map<string, Map<string, Map<string, string>>>()
+    for (const db of new Set(list.map((g) => g.database))) {
+      const ids = [...new Set(list.filter((g) => g.database === db).flatMap((g) => g.keys.map((k) => k.id)))]
+      tombs.set(db, await tombstonedIds(conn, db, ids))
+    }
+    for (const g of list) {
+      const t = tombs.get(g.database)!
+      const values: unknown[] = []
+      let n = 0
+      g.rows.forEach((r, i) => {
+        const k = g.keys[i]!
+        const stone = t.get(k.id)?.get(g.tableName)
+        if (stone !== undefined && belowTombstone(k.version, stone)) return
+        for (const v of r) values.push(v)
+        n++
+      })
+      if (n > 0) await conn.query(`INSERT IGNORE INTO ${g.table} (${colList}) VALUES ${new Array(n).fill(rowPh).join(',')}`, values)
+    }
     await conn.commit()
   } catch (err) {
     await conn.rollback().catch(() => undefined)

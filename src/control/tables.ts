@@ -13,6 +13,8 @@
 import { qualified } from '../runtime/mysql.js'
 import { CHECKPOINT_TABLE_DEF } from '../backfill/checkpoints.js'
 import { VERIFY_RUN_TABLE_DEF } from '../verify/status.js'
+import { TOMBSTONE_TABLE_DEF } from '../dualwrite/tombstones.js'
+import { RUN_LOCK_TABLE_DEF } from '../cutover/run-lock.js'
 
 export interface TableDef {
   /** Table name. */
@@ -27,6 +29,7 @@ export interface TableDef {
 export const CONTROL_TABLES: readonly TableDef[] = [
   CHECKPOINT_TABLE_DEF,
   VERIFY_RUN_TABLE_DEF,
+  RUN_LOCK_TABLE_DEF,
   {
     name: 'order_lookup',
     owner: 'router',
@@ -191,3 +194,6 @@ export const PRIMARY_TABLES: readonly TableDef[] = [
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
 ]
+
+/** Tables in every database that holds a copy of the orders table (legacy and every shard database, both dimensions). */
+export const ORDER_DB_TABLES: readonly TableDef[] = [TOMBSTONE_TABLE_DEF]

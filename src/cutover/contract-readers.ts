@@ -3,4 +3,4 @@
  * in one place so the guards' dependencies on other modules are explicit.
  */
 export { readBackfillStatus, type BackfillStatus } from '../backfill/status.js'
-export { readLastVerify, type VerifySummary } from '../verify/status.js'
+export { readLastVerify, readLastFullVerify, type VerifySummary } from '../verify/status.js'

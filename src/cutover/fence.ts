@@ -20,10 +20,10 @@
  * only at stage `legacy` (src/dualwrite/fence-gate.ts).
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
-import { ShardkitError } from '../errors.js'
+import { isShardkitError, ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified } from '../runtime/mysql.js'
-import { poolFor } from '../dualwrite/connections.js'
+import { killServerStatement, poolFor } from '../dualwrite/connections.js'
 import { primaryDatabases, type PrimaryDatabase } from '../dualwrite/placement.js'
 
 /** The fence table's name in every primary database. */
@@ -142,34 +142,43 @@ export async function raiseFences(rt: Runtime, opts: { currentVersion: number; t
       }),
     )
   }
-  try {
-    await Promise.all(
-      primaries.map(async (p) => {
-        const conn = await poolFor(rt, p.host).getConnection()
-        const h = { p, conn, done: false }
-        held.push(h)
-        await conn.query('SET SESSION innodb_lock_wait_timeout = ?', [waitSeconds])
-        await conn.beginTransaction()
-        try {
-          await conn.query(
-            `INSERT INTO ${qualified(p.database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, ?, 'raised') ON DUPLICATE KEY UPDATE state = 'raised'`,
-            [opts.currentVersion],
-          )
-        } catch (err) {
-          const code = codeOf(err)
-          if (code === 'ER_NO_SUCH_TABLE') {
-            throw new ShardkitError('PRECONDITION_FAILED', `${p.database} has no ${FENCE_TABLE} table; run \`shardctl provision\` first`, { primary: p.name, database: p.database }, { cause: err })
-          }
-          if (code === 'ER_LOCK_WAIT_TIMEOUT') {
-            throw new ShardkitError('SHARD_TIMEOUT', `writes in flight on ${p.name} held its fence past ${waitSeconds} s; the switch was aborted, retry it`, { primary: p.name }, { cause: err, retryable: true })
-          }
-          throw err
+  // Each raise waits for the writes in flight on its primary; the whole raise is bounded by
+  // `timeoutMs` on the client (the lock-wait setting is only a backstop in whole seconds): past
+  // it, the waiting statements are killed on the servers and everything rolls back.
+  const work = Promise.allSettled(
+    primaries.map(async (p) => {
+      const conn = await poolFor(rt, p.host).getConnection()
+      const h = { p, conn, done: false }
+      held.push(h)
+      await conn.query('SET SESSION innodb_lock_wait_timeout = ?', [waitSeconds])
+      await conn.beginTransaction()
+      try {
+        await conn.query(
+          `INSERT INTO ${qualified(p.database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, ?, 'raised') ON DUPLICATE KEY UPDATE state = 'raised'`,
+          [opts.currentVersion],
+        )
+      } catch (err) {
+        const code = codeOf(err)
+        if (code === 'ER_NO_SUCH_TABLE') {
+          throw new ShardkitError('PRECONDITION_FAILED', `${p.database} has no ${FENCE_TABLE} table; run \`shardctl provision\` first`, { primary: p.name, database: p.database }, { cause: err })
         }
-      }),
-    )
-  } catch (err) {
+        if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED') {
+          throw new ShardkitError('SHARD_TIMEOUT', `writes in flight on ${p.name} held its fence past ${opts.timeoutMs} ms; the switch was aborted, retry it`, { primary: p.name }, { cause: err, retryable: true })
+        }
+        throw err
+      }
+    }),
+  )
+  let timer: NodeJS.Timeout | undefined
+  const late = await Promise.race([work.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), opts.timeoutMs)))])
+  clearTimeout(timer)
+  if (late) for (const h of held) killServerStatement(poolFor(rt, h.p.host), h.conn)
+  const results = await work
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (late || failure) {
     await releaseAll()
-    throw err
+    if (failure && !(late && isShardkitError(failure.reason, 'SHARD_TIMEOUT'))) throw failure.reason
+    throw new ShardkitError('SHARD_TIMEOUT', `writes in flight held a fence past ${opts.timeoutMs} ms; the switch was aborted, retry it`, {}, { retryable: true })
   }
   const heldAt = performance.now()
   let persisted = false

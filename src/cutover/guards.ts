@@ -7,7 +7,7 @@
  */
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
-import { readBackfillStatus, readLastVerify, type BackfillStatus, type VerifySummary } from './contract-readers.js'
+import { readBackfillStatus, readLastFullVerify, type BackfillStatus, type VerifySummary } from './contract-readers.js'
 import { readJournalDepth } from '../dualwrite/journal.js'
 import type { StageState } from './stages.js'
 import { readDurableStage, readLiveInstances, readStageState, type InstanceAck } from './switch-store.js'
@@ -32,7 +32,7 @@ export interface GuardInputs {
   readonly kind: MoveKind
   readonly state: StageState
   readonly target: MoveTarget
-  /** When the current stage (not ramp step) was entered; null when never recorded. */
+  /** When the current stage (not ramp step) was entered, by the control database's clock; null when never recorded. */
   readonly stageEnteredAt: string | null
   readonly backfill: Read<BackfillStatus>
   readonly lastVerify: Read<VerifySummary | null>
@@ -57,7 +57,8 @@ export const JOURNAL_SETTLE_MS = 5_000
 
 export const DEFAULT_GUARD_READERS: GuardReaders = {
   readBackfillStatus,
-  readLastVerify,
+  // The last FULL verify: a --since run never satisfies the guard.
+  readLastVerify: readLastFullVerify,
   readJournalDepth: (rt) => readJournalDepth(rt, { minAgeMs: JOURNAL_SETTLE_MS }),
 }
 
@@ -96,6 +97,8 @@ export function evaluateGuards(i: GuardInputs): GuardResult[] {
         if (v === null) return no(g, 'no verify has run; run `shardctl verify` (all dimensions)')
         if (!v.clean || v.differences > 0) return no(g, `the last verify (${v.runId}) found ${v.differences} differing rows; run \`shardctl repair\`, then \`shardctl verify\``)
         if (v.dimension !== 'all') return no(g, `the last verify (${v.runId}) covered only the ${v.dimension} dimension; run \`shardctl verify\` over all dimensions`)
+        if (v.since !== null) return no(g, `the last verify (${v.runId}) compared only rows changed since ${v.since}; the guard needs a full \`shardctl verify\``)
+        if (v.laterDifferences) return no(g, `a verify that finished after the last full one (${v.runId}) found differences; run \`shardctl repair\`, then a full \`shardctl verify\``)
         if (i.stageEnteredAt !== null && Date.parse(v.startedAt) < Date.parse(i.stageEnteredAt)) {
           return no(g, `the last verify (${v.runId}) started ${v.startedAt}, before the stage changed to ${i.state.stage} at ${i.stageEnteredAt}; run \`shardctl verify\` again`)
         }
@@ -146,12 +149,32 @@ export async function collectGuardInputs(rt: Runtime, move: { kind: MoveKind; st
 }
 
 /**
+ * Refuses a backfill from `write-shards` on: the user shards are the write
+ * primary there and legacy only a copy of them, so a copy from legacy could
+ * only bring stale rows into the primary (its tombstone and version checks
+ * keep them out, but there is nothing left to copy). Checked before every
+ * chunk too, so a backfill that a switch overtakes stops at its checkpoint.
+ * @throws ShardkitError `PRECONDITION_FAILED`
+ */
+export function assertBackfillStage(state: StageState): void {
+  if (stageIndex(state.stage) >= stageIndex('write-shards')) {
+    throw new ShardkitError(
+      'PRECONDITION_FAILED',
+      `the stage is ${state.stage}: the user shards are the write primary and legacy is only a copy, so there is nothing to backfill from it; to bring legacy back for a rollback, see the runbook (rollback from shards)`,
+      { stage: state.stage },
+    )
+  }
+}
+
+/**
  * Refuses a backfill while any live instance may still be at `legacy` (it
- * would write legacy only and leave rows behind the copy).
+ * would write legacy only and leave rows behind the copy), and from
+ * `write-shards` on ({@link assertBackfillStage}).
  * @throws ShardkitError `PRECONDITION_FAILED` with the reason
  */
 export async function assertBackfillAllowed(rt: Runtime): Promise<void> {
   const state = await readStageState(rt)
+  assertBackfillStage(state)
   if (stageIndex(state.stage) < stageIndex('dual-write')) {
     throw new ShardkitError('PRECONDITION_FAILED', `the stage is ${state.stage}: dual writes are off, so a backfill would miss new writes; run \`shardctl cutover advance\` to dual-write first`, { stage: state.stage })
   }

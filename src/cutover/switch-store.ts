@@ -7,7 +7,8 @@
  * in run-lock.ts (re-exported here).
  */
 import type { Redis } from 'ioredis'
-import type { RowDataPacket } from 'mysql2/promise'
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import { CUTOVER_LOCK, RUN_LOCK_TABLE } from './run-lock.js'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified } from '../runtime/mysql.js'
@@ -26,7 +27,6 @@ export function cutoverKeys(prefix: string) {
     channel: `${prefix}cutover:changes`,
     instances: `${prefix}cutover:instances`,
     expiry: `${prefix}cutover:instances:expiry`,
-    lock: `${prefix}cutover:lock`,
   }
 }
 
@@ -128,21 +128,54 @@ function missingTables(rt: Runtime, err: unknown): unknown {
   return err
 }
 
+/** What a durable write must find in place, or it writes nothing (compare-and-set). */
+export interface DurableExpectation {
+  /** The durable version the writer read (null: no row yet). */
+  readonly version: number | null
+  /** The run-lock token the writer holds: the write applies only while that lock is held and unexpired. */
+  readonly lockToken?: string
+}
+
 /**
- * Writes the durable copy of the stage (the commit point of a move).
+ * Writes the durable copy of the stage (the commit point of a move), compare-
+ * and-set on the version the writer read and on its run-lock token, so two
+ * movers can never both commit (an emptied Redis once let a second move
+ * commit beside a running one). Times are the control database's clock.
  * `stageChanged` moves `stage_entered_at` (a ramp step does not).
- * @throws ShardkitError `PRECONDITION_FAILED` when the control tables do not exist (run `shardctl provision`)
+ * @throws ShardkitError `CUTOVER_ABORTED` when the durable copy moved or the lock is not held (nothing written);
+ *   `PRECONDITION_FAILED` when the control tables do not exist (run `shardctl provision`)
  */
-export async function writeDurableStage(rt: Runtime, s: StageState, stageChanged: boolean): Promise<void> {
+export async function writeDurableStage(rt: Runtime, s: StageState, stageChanged: boolean, expect: DurableExpectation): Promise<void> {
+  const db = rt.config.control.database
+  const t = qualified(db, STAGE_TABLE)
+  const lockCond = expect.lockToken === undefined ? '' : ` AND EXISTS (SELECT 1 FROM ${qualified(db, RUN_LOCK_TABLE)} WHERE name = '${CUTOVER_LOCK}' AND token = ? AND expires_at >= UTC_TIMESTAMP(3))`
+  const lockParams = expect.lockToken === undefined ? [] : [expect.lockToken]
+  let res: ResultSetHeader
   try {
-    await rt.control().query(
-      `INSERT INTO ${qualified(rt.config.control.database, STAGE_TABLE)} (id, stage, version, read_percent, changed_at, stage_entered_at) VALUES (1, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE stage = VALUES(stage), version = VALUES(version), read_percent = VALUES(read_percent), changed_at = VALUES(changed_at),
-           stage_entered_at = IF(?, VALUES(stage_entered_at), stage_entered_at)`,
-      [s.stage, s.version, s.readPercent, sqlTime(s.changedAt), sqlTime(s.changedAt), stageChanged ? 1 : 0],
-    )
+    if (expect.version === null) {
+      ;[res] = await rt.control().query<ResultSetHeader>(
+        `INSERT INTO ${t} (id, stage, version, read_percent, changed_at, stage_entered_at) SELECT 1, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM DUAL
+           WHERE NOT EXISTS (SELECT 1 FROM ${t} WHERE id = 1)${lockCond}`,
+        [s.stage, s.version, s.readPercent, ...lockParams],
+      )
+    } else {
+      ;[res] = await rt.control().query<ResultSetHeader>(
+        `UPDATE ${t} SET stage = ?, version = ?, read_percent = ?, changed_at = UTC_TIMESTAMP(3), stage_entered_at = IF(?, UTC_TIMESTAMP(3), stage_entered_at)
+           WHERE id = 1 AND version = ?${lockCond}`,
+        [s.stage, s.version, s.readPercent, stageChanged ? 1 : 0, expect.version, ...lockParams],
+      )
+    }
   } catch (err) {
     throw missingTables(rt, err)
+  }
+  if (res.affectedRows !== 1) {
+    const now = await readDurableStage(rt).catch(() => undefined)
+    throw new ShardkitError(
+      'CUTOVER_ABORTED',
+      `the durable stage is no longer version ${expect.version ?? 'unset'}${now ? ` (it is ${now.state.stage} v${now.state.version})` : ''}${expect.lockToken ? ', or this move no longer holds the run lock' : ''}: another move changed the fleet; nothing was written. Check \`shardctl cutover status\``,
+      { expected: expect.version ?? -1, found: now?.state.version ?? -1 },
+      { retryable: true },
+    )
   }
 }
 
@@ -198,7 +231,7 @@ export async function readHistory(rt: Runtime, opts: { limit?: number } = {}): P
 }
 
 export { writeHeartbeat, removeHeartbeat, readLiveInstances, type InstanceAck } from './instances.js'
-export { acquireRunLock, readRunLock, defaultActor, type RunLock } from './run-lock.js'
+export { acquireRunLock, readRunLock, expireRunLock, defaultActor, type RunLock, type RunLockHolder } from './run-lock.js'
 
 /** The stage names, for messages. */
 export const STAGE_LIST = STAGES.join(' -> ')

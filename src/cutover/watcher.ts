@@ -20,6 +20,8 @@ export interface StageSource {
   current(): StageState | undefined
   /** False while the stage is unknown or Redis is lost. */
   readonly ready: boolean
+  /** Reads the stage again now; `hint`: a newer version a fence already carries. */
+  refresh?(hint?: number): Promise<void>
 }
 
 /** Options of a {@link StageWatcher}. */
@@ -70,6 +72,7 @@ export class StageWatcher extends EventEmitter implements StageSource {
   private pollTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private closed = false
+  private refreshing: Promise<void> | undefined
 
   constructor(rt: Runtime, opts: StageWatcherOptions) {
     super()
@@ -141,14 +144,48 @@ export class StageWatcher extends EventEmitter implements StageSource {
 
   private async poll(): Promise<void> {
     if (this.closed) return
+    let s: StageState | undefined
     try {
-      const s = await withTimeout(readRedisStage(this.rt.redis(), this.prefix), this.redisTimeoutMs)
+      s = await withTimeout(readRedisStage(this.rt.redis(), this.prefix), this.redisTimeoutMs)
       this.redisOk = true
-      this.apply(s ?? (this.state === undefined ? INITIAL_STAGE_STATE : undefined), 'poll')
     } catch (err) {
       if (this.redisOk) this.logger.warn({ instanceId: this.instanceId, err: (err as Error).message }, 'stage watcher: Redis lost; keeping the last known stage, not ready')
       this.redisOk = false
+      return
     }
+    if (s) return this.apply(s, 'poll')
+    // Redis answers but holds no stage: it restarted empty or was flushed (it keeps nothing on
+    // disk). That is not "never set": the durable copy in the control database decides, and only
+    // a fleet with no durable copy either starts at legacy v0.
+    try {
+      const durable = await readDurableStage(this.rt)
+      if (durable) this.apply(durable.state, 'control-db')
+      else if (this.state === undefined) this.apply(INITIAL_STAGE_STATE, 'poll')
+    } catch (err) {
+      this.logger.warn({ instanceId: this.instanceId, err: (err as Error).message }, 'stage watcher: Redis holds no stage and the durable copy cannot be read; stage unchanged')
+    }
+  }
+
+  /**
+   * Reads the stage now (Redis, else the durable copy). With `hint`, a
+   * version some database fence already carries: when Redis does not reach
+   * it (it lost the message, or its data), the durable copy is read too. The
+   * store calls this when a fence refuses a write planned at an older
+   * version. Concurrent calls share one read.
+   */
+  refresh(hint?: number): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        await this.poll()
+        if (hint !== undefined && (this.state?.version ?? -1) < hint) {
+          const durable = await readDurableStage(this.rt).catch(() => undefined)
+          if (durable) this.apply(durable.state, 'control-db')
+        }
+      } finally {
+        this.refreshing = undefined
+      }
+    })()
+    return this.refreshing
   }
 
   private apply(s: StageState | undefined, via: string): void {

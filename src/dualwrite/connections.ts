@@ -3,7 +3,12 @@
  * cost a request at most `timeoutMs`: mysql2 waits up to its connectTimeout
  * for a new connection, and a query on a half-open socket waits forever, so
  * both the acquire and the query race a timer, and a connection that timed
- * out is destroyed instead of going back to the pool.
+ * out is destroyed instead of going back to the pool. Destroying the socket
+ * does not stop the server, which would go on running the statement: so the
+ * statement is killed there too (`KILL QUERY`, from another connection, when
+ * the server can still be reached). Copy statements also carry their own
+ * server-side deadline and run bound (copy-bounds.ts), which hold when it
+ * cannot be reached.
  */
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
@@ -64,9 +69,43 @@ export async function withBoundedConnection<T>(pool: Pool, where: Pick<Location,
     throw err
   } finally {
     clearTimeout(timer)
-    if (broken) conn.destroy()
-    else conn.release()
+    if (broken) {
+      killServerStatement(pool, conn)
+      conn.destroy()
+    } else conn.release()
   }
+}
+
+/**
+ * Kills whatever the connection's server thread still runs (fire and forget,
+ * bounded): the statement its client gave up on must not finish later and
+ * hold locks meanwhile. A server that cannot be reached is not waited for.
+ */
+export function killServerStatement(pool: Pool, conn: PoolConnection): void {
+  const threadId = (conn as unknown as { threadId?: number; connection?: { threadId?: number } }).connection?.threadId ?? (conn as unknown as { threadId?: number }).threadId
+  if (!Number.isInteger(threadId)) return
+  const acquire = pool.getConnection()
+  let timer: NodeJS.Timeout | undefined
+  void Promise.race([
+    acquire.then(async (k) => {
+      try {
+        await k.query({ sql: `KILL QUERY ${Number(threadId)}`, timeout: 1_000 })
+        k.release()
+      } catch (err) {
+        if ((err as { fatal?: boolean }).fatal) k.destroy()
+        else k.release()
+      }
+    }),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        acquire.then((k) => k.release(), () => undefined)
+        resolve()
+      }, 1_000)
+      timer.unref()
+    }),
+  ])
+    .catch(() => undefined)
+    .finally(() => clearTimeout(timer))
 }
 
 /** A query with mysql2's own per-query timeout (it closes the connection when it fires). */

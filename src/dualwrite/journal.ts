@@ -114,6 +114,8 @@ export interface DrainOptions {
   readonly random?: () => number
   /** Entries read per query (default 200). */
   readonly batchSize?: number
+  /** Orders replayed at once per primary, each on its own connection (default 1; the switch's drain inside the fence uses 8). */
+  readonly concurrency?: number
 }
 
 export interface DrainResult {
@@ -156,6 +158,21 @@ export async function drainJournal(rt: Runtime, opts: DrainOptions = {}): Promis
   return out
 }
 
+/** A connection to a primary's server, within PRIMARY_TIMEOUT_MS. */
+async function acquirePrimary(rt: Runtime, p: PrimaryDatabase): Promise<PoolConnection> {
+  const acquire = poolFor(rt, p.host).getConnection()
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    acquire,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        acquire.then((c) => c.release(), () => undefined)
+        reject(new ShardkitError('SHARD_TIMEOUT', `primary ${p.name} did not answer`, { primary: p.name }))
+      }, PRIMARY_TIMEOUT_MS)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
 async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions): Promise<{ primary: string; replayed: number; failed: number; remaining: number; unreachable: boolean }> {
   const shape = await rowShape(rt)
   const log = opts.logger ?? rt.logger
@@ -165,17 +182,7 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions)
   let failed = 0
   let conn: PoolConnection
   try {
-    const acquire = poolFor(rt, p.host).getConnection()
-    let timer: NodeJS.Timeout | undefined
-    conn = await Promise.race([
-      acquire,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          acquire.then((c) => c.release(), () => undefined)
-          reject(new ShardkitError('SHARD_TIMEOUT', `primary ${p.name} did not answer`, { primary: p.name }))
-        }, PRIMARY_TIMEOUT_MS)
-      }),
-    ]).finally(() => clearTimeout(timer))
+    conn = await acquirePrimary(rt, p)
   } catch (err) {
     log.warn({ primary: p.name, code: errorCode(err) }, 'dual-write journal: primary unreachable')
     return { primary: p.name, replayed, failed, remaining: 0, unreachable: true }
@@ -219,27 +226,53 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions)
         list.push(e)
         byOrder.set(e.orderId, list)
       }
-      for (const [orderId, entries] of byOrder) {
-        opts.signal?.throwIfAborted()
+      const replayOne = async (c: PoolConnection, orderId: string, entries: EntryRow[]) => {
         const secondaries = [...new Set(entries.flatMap((e) => e.secondaries))]
         const journaled = entries.flatMap((e) => [{ userId: e.userId, merchantId: e.merchantId }, ...(e.prevMerchantId ? [{ userId: e.userId, merchantId: e.prevMerchantId }] : [])])
         const primaryLocation = p.side === 'legacy' ? legacyLocation(rt.config) : shardLocation(rt.config, 'user', entries[0]!.userId)
         const ids = entries.map((e) => e.id)
-        const outcome = await replayOrder(deps, conn, { primary: p, primaryLocation, orderId, secondaries, journaled, journalIds: ids })
+        const outcome = await replayOrder(deps, c, { primary: p, primaryLocation, orderId, secondaries, journaled, journalIds: ids })
         if (outcome.ok) {
           replayed += ids.length
           await phase('drain.entry-replayed', { primary: p.name, orderId })
-          continue
+          return
         }
         failed += ids.length
         const attempts = Math.max(...entries.map((e) => e.attempts)) + 1
         const delayMs = backoffDelay(attempts, opts.backoff ?? DEFAULT_BACKOFF, opts.random)
-        await conn.query(`UPDATE ${journal} SET attempts = attempts + 1, last_error = ?, next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND WHERE id IN (?)`, [
+        await c.query(`UPDATE ${journal} SET attempts = attempts + 1, last_error = ?, next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND WHERE id IN (?)`, [
           outcome.failures[0]!.code.slice(0, 64),
           delayMs * 1000,
           ids,
         ])
         log.warn({ primary: p.name, orderId, failures: outcome.failures, attempts }, 'dual-write journal: replay failed; will retry')
+      }
+      const width = Math.max(1, Math.min(opts.concurrency ?? 1, byOrder.size))
+      if (width === 1) {
+        for (const [orderId, entries] of byOrder) {
+          opts.signal?.throwIfAborted()
+          await replayOne(conn, orderId, entries)
+        }
+      } else {
+        // Orders are independent (each replay locks its own primary row and journal rows): spread
+        // them over `width` connections, each taking the next order when it is free.
+        const queue = [...byOrder]
+        // allSettled: every worker is done with its connection (the first one is this pass's) before anything is released.
+        const settled = await Promise.allSettled(
+          Array.from({ length: width }, async (_, i) => {
+            const c = i === 0 ? conn : await acquirePrimary(rt, p)
+            try {
+              for (let item = queue.shift(); item; item = queue.shift()) {
+                opts.signal?.throwIfAborted()
+                await replayOne(c, item[0], item[1])
+              }
+            } finally {
+              if (i !== 0) c.release()
+            }
+          }),
+        )
+        const bad = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+        if (bad) throw bad.reason
       }
     }
     const [[c]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${journal}`)) as unknown as [RowDataPacket[]]

@@ -23,9 +23,12 @@ import type { Runtime } from '../runtime/runtime.js'
 import type { StageState } from '../cutover/stages.js'
 import { passFence } from './fence-gate.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { boundedQuery, poolFor, withBoundedConnection } from './connections.js'
+import { poolFor, withBoundedConnection } from './connections.js'
+import { boundCopySql, copyDeadline, serverClock, type ServerFlavor } from './copy-bounds.js'
+import { copyOutcomeSql, deleteBelowSql, fenceReadNowaitSql, guardedUpsertParams, guardedUpsertSql, tombstoneBeforeDeleteSql } from './copy-sql.js'
+import { belowTombstone, DEAD, TOMBSTONE_TABLE } from './tombstones.js'
 import { reconcilePlan, type Location, type PrimaryDatabase, type Side } from './placement.js'
-import { deleteSql, FENCE_TABLE, fencedDeleteSql, fencedUpsertSql, selectByIdSql, toOrderRow, upsertSql, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
+import { selectByIdSql, toOrderRow, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
 
 /** Bound on each statement a replay sends to the primary. */
 export const PRIMARY_TIMEOUT_MS = 10_000
@@ -76,6 +79,8 @@ export interface ReplayDeps {
    * journal's own lock do not (the cutover drains inside a raised fence).
    */
   readonly fenceVersion?: number
+  /** Repair: the primary's row overwrites any copy, whatever its version (the caller holds the primary's row lock). */
+  readonly force?: boolean
 }
 
 /** The stable code of an error for the journal and the logs (never its message, which may hold values). */
@@ -154,30 +159,17 @@ export async function applySecondaries(
 async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'delete', orderId: string, row: OrderRow | undefined): Promise<ReplayFailure | undefined> {
   const fail = (code: string): ReplayFailure => ({ side: l.side, host: l.host, database: l.database, code })
   if (deps.downHosts?.has(l.host)) return fail('HOST_DOWN')
+  const startedAt = Date.now()
+  const fenceVersion = deps.fenceVersion !== undefined && l.side !== 'merchant' ? deps.fenceVersion : undefined
   try {
-    const fenced = deps.fenceVersion !== undefined && l.side !== 'merchant'
-    const outcome = await withBoundedConnection(poolFor(deps.rt, l.host), l, deps.timeoutMs, async (c, remaining): Promise<'ok' | 'moved' | 'not-open'> => {
-      let res: ResultSetHeader
-      if (action === 'upsert' && row) {
-        const values = valuesOf(row, deps.shape.columns)
-        res = (await boundedQuery(c, fenced ? fencedUpsertSql(deps.shape, l) : upsertSql(deps.shape, l), fenced ? [...values, deps.fenceVersion] : values, remaining())) as ResultSetHeader
-      } else {
-        res = (await boundedQuery(c, fenced ? fencedDeleteSql(deps.shape, l) : deleteSql(deps.shape, l), fenced ? [orderId, deps.fenceVersion] : [orderId], remaining())) as ResultSetHeader
-      }
-      if (!fenced || res.affectedRows > 0) return 'ok'
-      // Nothing changed: either nothing needed to (the target already holds this write or a newer
-      // one, or no row to delete), or the fence was not open at our version. Judge by the target
-      // row itself, not by the fence read afterwards: fences reopen one primary after another, so
-      // a fence read after the statement can be open at our version although it was still raised
-      // when the statement ran (the copy was skipped, and a fence check alone called it done).
-      const [t] = await c.query<RowDataPacket[]>({ sql: `SELECT ${quoteIdent(VERSION_COLUMN)} AS v FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(deps.shape.primaryKey)} = ?`, timeout: remaining() }, [orderId])
-      const applied = action === 'upsert' && row ? t.length > 0 && Number(t[0]!.v) >= Number(row[VERSION_COLUMN]) : t.length === 0
-      if (applied) return 'ok'
-      const [f] = await c.query<RowDataPacket[]>({ sql: `SELECT stage_version, state FROM ${qualified(l.database, FENCE_TABLE)} WHERE id = 1`, timeout: remaining() })
-      return f[0] && Number(f[0].stage_version) === deps.fenceVersion ? 'not-open' : 'moved'
+    const pool = poolFor(deps.rt, l.host)
+    const outcome = await withBoundedConnection(pool, l, deps.timeoutMs, async (c, remaining) => {
+      const clock = await serverClock(pool, c, remaining())
+      const copy: CopyContext = { c, remaining, flavor: clock.flavor, deadline: copyDeadline(clock, startedAt, deps.timeoutMs), boundMs: deps.timeoutMs, fenceVersion, force: deps.force === true }
+      return action === 'upsert' && row ? upsertCopy(deps.shape, l, orderId, row, copy) : deleteCopy(deps.shape, l, orderId, row, copy)
     })
     // Not applied at our version: the journal row stays for the drainer (or the switch's drain).
-    return outcome === 'ok' ? undefined : fail(outcome === 'moved' ? 'FENCE_MOVED' : 'FENCE_NOT_OPEN')
+    return outcome === 'ok' ? undefined : fail(OUTCOME_CODES[outcome])
   } catch (err) {
     const code = errorCode(err)
     // Connection-level failures mean the host is gone for this pass; a SQL error is about this row only.
@@ -186,9 +178,145 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
   }
 }
 
+type CopyOutcome = 'ok' | 'moved' | 'not-open' | 'late' | 'not-applied'
+const OUTCOME_CODES: Record<Exclude<CopyOutcome, 'ok'>, string> = { moved: 'FENCE_MOVED', 'not-open': 'FENCE_NOT_OPEN', late: 'COPY_LATE', 'not-applied': 'NOT_APPLIED' }
+
+interface CopyContext {
+  readonly c: PoolConnection
+  readonly remaining: () => number
+  readonly flavor: ServerFlavor
+  /** The server-clock deadline bound into every statement. */
+  readonly deadline: string
+  /** The client's bound (the server-side run bound is derived from it). */
+  readonly boundMs: number
+  readonly fenceVersion: number | undefined
+  readonly force: boolean
+}
+
+/** The tombstone version a copy's delete writes: DEAD when the primary has no row, else one above the primary's version (the copy moved away). */
+export function deleteTombstone(row: OrderRow | undefined): string {
+  return row === undefined ? DEAD : (BigInt(String(row[VERSION_COLUMN])) + 1n).toString()
+}
+
+async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: OrderRow, x: CopyContext): Promise<CopyOutcome> {
+  const fenced = x.fenceVersion !== undefined
+  const version = String(row[VERSION_COLUMN])
+  const q = <T>(sql: string, values: unknown[]) => x.c.query<T & RowDataPacket[]>({ sql, timeout: x.remaining() }, values)
+  if (x.force) {
+    // Repair: the primary's row wins over any copy and any tombstone above it (the caller holds the primary's row lock).
+    await q('START TRANSACTION', [])
+    try {
+      await q(`DELETE FROM ${qualified(l.database, TOMBSTONE_TABLE)} WHERE order_id = ? AND tbl = ? AND version > CAST(? AS UNSIGNED)`, [orderId, l.table, version])
+      await q(boundCopySql(x.flavor, guardedUpsertSql(shape, l, { flavor: x.flavor, fenced, force: true }), x.boundMs), guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, x.fenceVersion, orderId, l, version))
+      const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, fenced), [orderId, orderId, l.table, x.deadline])
+      if (t[0]!.v === null || String(t[0]!.v) !== version) {
+        await q('ROLLBACK', [])
+        return t[0]!.intime ? 'not-applied' : 'late'
+      }
+      await q('COMMIT', [])
+      return 'ok'
+    } catch (err) {
+      await x.c.query('ROLLBACK').catch(() => undefined)
+      throw err
+    }
+  }
+  const [res] = (await x.c.query({ sql: boundCopySql(x.flavor, guardedUpsertSql(shape, l, { flavor: x.flavor, fenced }), x.boundMs), timeout: x.remaining() }, guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, x.fenceVersion, orderId, l, version))) as unknown as [ResultSetHeader]
+  if (res.affectedRows > 0) return 'ok'
+  // Nothing changed: the target already holds this write or a newer one, a tombstone says a later
+  // write removed the order from here (that write's own journal row covers it), or a guard stopped
+  // the copy. Judge by the target itself, not by a fence read afterwards: fences reopen one primary
+  // after another, so a fence read after the statement can be open at our version although it was
+  // still raised when the statement ran.
+  const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, fenced), [orderId, orderId, l.table, x.deadline])
+  const o = t[0]!
+  if (o.v !== null && BigInt(String(o.v)) >= BigInt(version)) return 'ok'
+  if (o.tv !== null && BigInt(String(o.tv)) > BigInt(version)) return 'ok'
+  if (fenced && (o.fs !== 'open' || Number(o.fv) !== x.fenceVersion)) return Number(o.fv) === x.fenceVersion ? 'not-open' : 'moved'
+  return Number(o.intime) === 1 ? 'not-applied' : 'late'
+}
+
+async function deleteCopy(shape: RowShape, l: Location, orderId: string, row: OrderRow | undefined, x: CopyContext): Promise<CopyOutcome> {
+  const q = <T>(sql: string, values: unknown[] = []) => x.c.query<T & RowDataPacket[]>({ sql, timeout: x.remaining() }, values)
+  const tomb = deleteTombstone(row)
+  await q('START TRANSACTION')
+  try {
+    if (x.fenceVersion !== undefined) {
+      const [f] = await q<RowDataPacket[]>(fenceReadNowaitSql(x.flavor, l.database))
+      const r = f[0]
+      if (!r || r.state !== 'open' || Number(r.stage_version) !== x.fenceVersion) {
+        await q('ROLLBACK')
+        return r && Number(r.stage_version) === x.fenceVersion ? 'not-open' : 'moved'
+      }
+    }
+    // The tombstone first: a late upsert holding the gap makes this wait, so the delete lands after it.
+    await q(boundCopySql(x.flavor, tombstoneBeforeDeleteSql(l), x.boundMs), [orderId, l.table, tomb, x.deadline])
+    await q(boundCopySql(x.flavor, deleteBelowSql(shape, l, { force: x.force }), x.boundMs), x.force ? [orderId, x.deadline] : [orderId, tomb, x.deadline])
+    const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, false), [orderId, orderId, l.table, x.deadline])
+    const o = t[0]!
+    // Done when no copy below the tombstone is left (a copy at or above it is a later write's) and the tombstone stands.
+    const gone = o.v === null || (!x.force && !belowTombstone(String(o.v), tomb))
+    const marked = o.tv !== null && !belowTombstone(String(o.tv), tomb)
+    if (gone && marked) {
+      await q('COMMIT')
+      return 'ok'
+    }
+    await q('ROLLBACK')
+    return Number(o.intime) === 1 ? 'not-applied' : 'late'
+  } catch (err) {
+    await x.c.query('ROLLBACK').catch(() => undefined)
+    throw err
+  }
+}
+
 /** True for errors that say the server is unreachable, not that a statement failed. */
 export function isHostFailure(err: unknown): boolean {
   if (err instanceof ShardkitError) return err.code === 'SHARD_TIMEOUT'
   const e = err as { fatal?: boolean; code?: string }
   return e?.fatal === true || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT'].includes(String(e?.code))
+}
+
+/** What one repair of an order must do, given the primary's row (src/verify/repair.ts plans it). */
+export interface RepairRequest {
+  readonly primary: PrimaryDatabase
+  /** The table that holds the order on the primary, if anything can route to one. */
+  readonly primaryLocation: Location | undefined
+  readonly orderId: string
+  /** The stage the repair started under: its fence is passed first (shared), so no switch can flip meanwhile. */
+  readonly fenceState: StageState
+  readonly plan: (row: OrderRow | undefined) => ReadonlyArray<{ location: Location; action: 'upsert' | 'delete' }>
+  /** Called after each copy that was applied (the fault harness's `repair.statement-applied`). */
+  readonly onApplied?: (step: { location: Location; action: 'upsert' | 'delete' }) => Promise<void> | void
+}
+
+/**
+ * Repairs one order: passes the primary's fence at the repair's stage (a
+ * switch since then refuses it: `FENCE_REJECTED`), reads the primary's row
+ * under a shared lock (no write to the order can commit meanwhile), and
+ * makes each planned copy hold exactly that row, or not hold the order,
+ * whatever version it holds, through the same bounded, tombstoned copies as
+ * every replay. Never throws for a copy that fails (it is reported).
+ */
+export async function repairOrder(deps: ReplayDeps, conn: PoolConnection, req: RepairRequest): Promise<ReplayOutcome & { row: OrderRow | undefined; steps: number }> {
+  const q = <T>(sql: string, values: unknown[] = []) => conn.query<T & RowDataPacket[]>({ sql, timeout: PRIMARY_TIMEOUT_MS }, values)
+  await q('START TRANSACTION')
+  try {
+    await passFence(conn, req.primary.database, req.fenceState)
+    let row: OrderRow | undefined
+    if (req.primaryLocation) {
+      const [rows] = await q<RowDataPacket[]>(selectByIdSql(deps.shape, req.primaryLocation, 'share'), [req.orderId])
+      row = rows[0] ? toOrderRow(rows[0], deps.shape.columns) : undefined
+    }
+    const steps = req.plan(row)
+    const failures: ReplayFailure[] = []
+    for (const s of steps) {
+      const f = await applyStep({ ...deps, force: true, fenceVersion: undefined }, s.location, s.action, req.orderId, row)
+      if (f) failures.push(f)
+      else await req.onApplied?.(s)
+    }
+    await q('COMMIT')
+    return { ok: failures.length === 0, failures, row, steps: steps.length }
+  } catch (err) {
+    await conn.rollback().catch(() => undefined)
+    throw err
+  }
 }

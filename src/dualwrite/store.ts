@@ -19,7 +19,7 @@
  * change of the merchant column moves the merchant copy (the merchant
  * dimension is never a primary, and the journal keeps the old merchant).
  */
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { stagePolicy, type StagePolicy, type StageState } from '../cutover/stages.js'
 import { isShardkitError, ShardkitError } from '../errors.js'
 import { assertIdSyntax } from '../idgen/layout.js'
@@ -35,7 +35,9 @@ import { getOrder, listOrders, type DualWriteStats, type OrderPage, type ReadCon
 import { errorCode } from './replay.js'
 import { replicate } from './replicate.js'
 import { JournalClearer } from './journal-clearer.js'
+import { DEAD, neverDeleted, tombstoneUpsertSql } from './tombstones.js'
 import { phase } from '../runtime/phase-hooks.js'
+import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { assertKnownColumns, CREATED_COLUMN, deleteSql, formatDateTime, insertSql, selectByIdSql, toOrderRow, UPDATED_COLUMN, updateSql, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
 
 export type { OrderRow } from './row-sql.js'
@@ -61,6 +63,8 @@ export interface PrimaryWriteContext {
 export interface StageSource {
   current(): StageState | undefined
   readonly ready: boolean
+  /** Reads the stage again now; `hint`: a newer version a database fence carries (the StageWatcher has it). */
+  refresh?(hint?: number): Promise<void>
 }
 
 export interface DualWriteStoreOptions {
@@ -166,7 +170,13 @@ export class DualWriteStore {
     await this.write(shape, state, policy, at, orderId, 'insert', opts.event, async (conn) => {
       const cols = Object.keys(full)
       try {
-        await conn.query(insertSql(cols, at), valuesOf(full, cols))
+        if (policy.writeSecondaries.length === 0) await conn.query(insertSql(cols, at), valuesOf(full, cols))
+        else {
+          // Once copies exist, an id deleted since (its tombstone on the primary) is never taken again:
+          // every copy would refuse it, and a late copy of the old order must stay out.
+          const [res] = await conn.query<ResultSetHeader>(insertNeverDeletedSql(cols, at), [...valuesOf(full, cols), orderId, at.table])
+          if (res.affectedRows === 0) throw new ShardkitError('ORDER_EXISTS', `order ${orderId} was deleted and its id cannot be used again; issue a new id`, { orderId })
+        }
       } catch (err) {
         if (errorCode(err) === 'ER_DUP_ENTRY') throw new ShardkitError('ORDER_EXISTS', `order ${orderId} already exists; update it instead, or issue a new id`, { orderId })
         throw err
@@ -231,6 +241,9 @@ export class DualWriteStore {
     const result = await this.write(shape, state, policy, at, orderId, 'delete', undefined, async (conn) => {
       const old = await selectRow(conn, shape, at, orderId, 'update')
       if (!old) return undefined
+      // The primary's tombstone, in the delete's own transaction: the id is never taken again, and
+      // the copies' deletes (replay.ts) write theirs before removing the row.
+      if (policy.writeSecondaries.length > 0) await conn.query(tombstoneUpsertSql(at.database), [orderId, at.table, DEAD])
       await conn.query(deleteSql(shape, at), [orderId])
       return { row: old, keys: { userId: String(old[shape.userColumn]), merchantId: String(old[shape.merchantColumn]) } }
     })
@@ -298,7 +311,13 @@ export class DualWriteStore {
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
-      if (isShardkitError(err, 'FENCE_REJECTED')) this.counters.fenceRejections++
+      if (isShardkitError(err, 'FENCE_REJECTED')) {
+        this.counters.fenceRejections++
+        // The database knows a newer version than this instance: learn it now rather than at the next
+        // poll (a Redis that lost the change, or its data, would never deliver it).
+        const fv = err.details.fenceVersion
+        if (typeof fv === 'number' && fv > state.version) this.stage.refresh?.(fv).catch(() => undefined)
+      }
       throw primaryError(err, primary.name)
     } finally {
       conn.release()
@@ -329,6 +348,11 @@ export class DualWriteStore {
     }
     return result
   }
+}
+
+/** The primary's insert once copies exist: refused (0 rows) when the id has a delete's tombstone (bind the values, order id, table). */
+function insertNeverDeletedSql(columns: readonly string[], at: Location): string {
+  return `INSERT INTO ${qualified(at.database, at.table)} (${columns.map(quoteIdent).join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM DUAL WHERE ${neverDeleted(at.database)}`
 }
 
 function keyOf(row: OrderRow, column: string): string {

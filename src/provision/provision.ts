@@ -9,11 +9,11 @@ import type { Pool, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { CONTROL_TABLES, PRIMARY_TABLES } from '../control/tables.js'
+import { CONTROL_TABLES, ORDER_DB_TABLES, PRIMARY_TABLES } from '../control/tables.js'
 import { DIMENSIONS } from '../router/shard-function.js'
 import { expectedShape, needsMerchantIndex, shapeDifferences, shardTableDDL, type TableShape } from './shard-ddl.js'
 
-export type ProvisionTarget = 'database' | 'shard-table' | 'control-table' | 'primary-table'
+export type ProvisionTarget = 'database' | 'shard-table' | 'control-table' | 'primary-table' | 'order-db-table'
 
 export interface ProvisionItem {
   readonly kind: ProvisionTarget
@@ -102,7 +102,7 @@ export async function provision(rt: Runtime, opts: ProvisionOptions = {}): Promi
   const dryRun = opts.dryRun ?? false
   const created: ProvisionItem[] = []
   const conflicts: ProvisionConflict[] = []
-  const existing: Record<ProvisionTarget, number> = { database: 0, 'shard-table': 0, 'control-table': 0, 'primary-table': 0 }
+  const existing: Record<ProvisionTarget, number> = { database: 0, 'shard-table': 0, 'control-table': 0, 'primary-table': 0, 'order-db-table': 0 }
   const { legacy } = config
 
   const legacyShapes = await tableShapes(rt.legacy(), [legacy.database])
@@ -140,6 +140,12 @@ export async function provision(rt: Runtime, opts: ProvisionOptions = {}): Promi
   for (const p of config.dimensions.user.shards) primaries.set(`${p.host}/${p.database}`, { server: server(p.host, () => rt.host(p.host)), database: p.database })
   for (const { server: s, database } of primaries.values()) {
     for (const t of PRIMARY_TABLES) work.push({ server: s, database, table: t.name, kind: 'primary-table', ddl: t.ddl(database) })
+  }
+  // Every database holding order copies gets the tombstones its copies check (src/dualwrite/tombstones.ts).
+  const orderDbs = new Map<string, { server: Server; database: string }>([['legacy', primaries.get('legacy')!]])
+  for (const dim of DIMENSIONS) for (const p of config.dimensions[dim].shards) orderDbs.set(`${p.host}/${p.database}`, { server: server(p.host, () => rt.host(p.host)), database: p.database })
+  for (const { server: s, database } of orderDbs.values()) {
+    for (const t of ORDER_DB_TABLES) work.push({ server: s, database, table: t.name, kind: 'order-db-table', ddl: t.ddl(database) })
   }
 
   for (const s of servers.values()) {

@@ -14,14 +14,14 @@
  * The copies a dual write is still replaying hold the same version as the
  * source row, so a late replay rewrites the same row.
  */
-import { format, type PoolConnection, type RowDataPacket } from 'mysql2/promise'
+import { format, type RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { phase } from '../runtime/phase-hooks.js'
 import { LOGICAL_SHARDS, shardOfKey, type Dimension } from '../router/shard-function.js'
 import { assertIdSyntax, compareIds, shardFieldUnchecked } from '../idgen/layout.js'
 import { readLookup } from '../dualwrite/lookup.js'
+import { legacyLocation, locationKey, type Location } from '../dualwrite/placement.js'
 import type { StageState } from '../cutover/stages.js'
 import type { Difference, Pair } from './compare.js'
 import { readColumnInfo } from './row-hash.js'
@@ -87,12 +87,6 @@ export function parseReport(text: string, file: string): { differences: Differen
   return { differences, overflow: typeof o.overflow === 'number' ? o.overflow : 0 }
 }
 
-interface TableRef {
-  readonly host: string
-  readonly table: string
-  readonly shard?: number
-}
-
 /** Builds the statements of one key, from the source row (undefined: the source has none). */
 export class RepairPlanner {
   private constructor(
@@ -113,41 +107,61 @@ export class RepairPlanner {
     return quoteIdent(this.rt.config.legacy.primaryKey)
   }
 
-  private legacyRef(): TableRef {
-    const c = this.rt.config.legacy
-    return { host: 'legacy', table: qualified(c.database, c.table) }
-  }
-
-  private shardRef(dim: Dimension, shard: number): TableRef {
+  private shardAt(dim: Dimension, shard: number): Location {
     const p = this.rt.config.dimensions[dim].shards[shard]!
-    return { host: p.host, table: qualified(p.database, p.table), shard }
+    return { side: dim, host: p.host, database: p.database, table: p.table }
   }
 
-  /** Where the source row of `key` lives (the user shard, from the id, the lookup or the report). */
-  async sourceRef(key: string, diffs: readonly Difference[]): Promise<TableRef[]> {
-    if (this.source === 'legacy') return [this.legacyRef()]
-    if (compareIds(key, this.rt.config.legacy.idCeiling) > 0) return [this.shardRef('user', shardFieldUnchecked(key))]
-    const look = await readLookup(this.rt, key)
-    if (look) return [this.shardRef('user', shardOfKey(look.userId))]
-    // Not in the lookup: wherever the report saw it in the user dimension.
+  /** The user shard a key's id names, when it is a well-formed new id (a shard field of 120..127 names none). */
+  private idShard(key: string): number | undefined {
+    if (compareIds(key, this.rt.config.legacy.idCeiling) <= 0) return undefined
+    const s = shardFieldUnchecked(key)
+    return s < LOGICAL_SHARDS ? s : undefined
+  }
+
+  /**
+   * Where the source row of `key` may live: legacy, or (from write-shards on)
+   * the user shard its id names, its lookup row names, or the report saw it in.
+   */
+  async sourceLocations(key: string, diffs: readonly Difference[]): Promise<Location[]> {
+    if (this.source === 'legacy') return [legacyLocation(this.rt.config)]
+    const fromId = this.idShard(key)
+    if (fromId !== undefined) return [this.shardAt('user', fromId)]
+    if (compareIds(key, this.rt.config.legacy.idCeiling) <= 0) {
+      const look = await readLookup(this.rt, key)
+      if (look) return [this.shardAt('user', shardOfKey(look.userId))]
+    }
+    // No route: wherever the report saw it in the user dimension (a key no route reaches has no source row).
     const seen = [...new Set(diffs.filter((d) => d.pair !== 'legacy-merchant' && d.shard !== undefined).map((d) => d.shard!))]
-    return seen.map((s) => this.shardRef('user', s))
+    return seen.map((s) => this.shardAt('user', s))
   }
 
   /** The SELECT of the full source row (append ` LOCK IN SHARE MODE` to lock it). */
-  selectSql(ref: TableRef): string {
-    return `SELECT ${this.columns.map(quoteIdent).join(',')} FROM ${ref.table} WHERE ${this.pk} = ?`
+  selectSql(l: Location): string {
+    return `SELECT ${this.columns.map(quoteIdent).join(',')} FROM ${qualified(l.database, l.table)} WHERE ${this.pk} = ?`
   }
 
-  /** The statements that make every copy of `key` match `row` (the source's row, or undefined). */
-  statementsFor(key: string, row: RowDataPacket | undefined, diffs: readonly Difference[]): RepairStatement[] {
+  /** What to do where, for every copy of `key` to match `row` (the source's row, or undefined). */
+  planFor(key: string, row: Readonly<Record<string, unknown>> | undefined, diffs: readonly Difference[]): Array<{ target: 'legacy' | Dimension; location: Location; action: 'upsert' | 'delete' }> {
     const cfg = this.rt.config
-    const out: RepairStatement[] = []
+    const out: Array<{ target: 'legacy' | Dimension; location: Location; action: 'upsert' | 'delete' }> = []
     for (const target of this.targets) {
-      const keep: TableRef | undefined = row === undefined ? undefined : target === 'legacy' ? this.legacyRef() : this.shardRef(target, shardOfKey(String(row[target === 'user' ? cfg.legacy.userColumn : cfg.legacy.merchantColumn])))
-      if (keep && row) out.push(this.upsert(key, target, keep, row))
+      let keep: Location | undefined
+      if (row !== undefined) {
+        if (target === 'legacy') keep = legacyLocation(cfg)
+        else {
+          const value = String(row[target === 'user' ? cfg.legacy.userColumn : cfg.legacy.merchantColumn])
+          // A source row whose key cannot be routed has no copy to keep (and every copy is stray).
+          try {
+            keep = this.shardAt(target, shardOfKey(value))
+          } catch {
+            keep = undefined
+          }
+        }
+      }
+      if (keep) out.push({ target, location: keep, action: 'upsert' })
       if (target === 'legacy') {
-        if (!row) out.push(this.del(key, target, this.legacyRef()))
+        if (!row) out.push({ target, location: legacyLocation(cfg), action: 'delete' })
         continue
       }
       // Every other table of this dimension the report saw the key in, and (no source row) where it would route.
@@ -156,52 +170,56 @@ export class RepairPlanner {
         const inDim = d.pair === 'legacy-user' ? 'user' : d.pair === 'legacy-merchant' ? 'merchant' : d.kind === 'extra' || d.kind === 'misplaced' || d.kind === 'different' ? 'merchant' : undefined
         if (inDim === target && d.shard !== undefined) strays.add(d.shard)
       }
-      if (!row && target === 'user' && compareIds(key, cfg.legacy.idCeiling) > 0) strays.add(shardFieldUnchecked(key))
-      for (const s of strays) if (keep?.shard !== s) out.push(this.del(key, target, this.shardRef(target, s)))
+      const fromId = this.idShard(key)
+      if (!row && target === 'user' && fromId !== undefined) strays.add(fromId)
+      for (const sh of strays) {
+        const l = this.shardAt(target, sh)
+        if (!keep || locationKey(keep) !== locationKey(l)) out.push({ target, location: l, action: 'delete' })
+      }
     }
     return out
   }
 
-  private upsert(key: string, target: 'legacy' | Dimension, ref: TableRef, row: RowDataPacket): RepairStatement {
+  /** The statements that make every copy of `key` match `row`, as text a person can read and run. */
+  statementsFor(key: string, row: RowDataPacket | undefined, diffs: readonly Difference[]): RepairStatement[] {
+    return this.planFor(key, row, diffs).map((p) => (p.action === 'upsert' && row ? this.upsert(key, p.target, p.location, row) : this.del(key, p.target, p.location)))
+  }
+
+  private ref(l: Location): { host: string; shard?: number } {
+    if (l.side === 'legacy') return { host: 'legacy' }
+    const shard = this.rt.config.dimensions[l.side].shards.findIndex((p) => p.host === l.host && p.database === l.database && p.table === l.table)
+    return { host: l.host, ...(shard >= 0 ? { shard } : {}) }
+  }
+
+  private upsert(key: string, target: 'legacy' | Dimension, l: Location, row: RowDataPacket): RepairStatement {
     const cols = this.columns.map(quoteIdent)
     const sets = cols.filter((c) => c !== this.pk).map((c) => `${c} = VALUES(${c})`)
     return {
       key,
       target,
-      host: ref.host,
-      ...(ref.shard === undefined ? {} : { shard: ref.shard }),
+      ...this.ref(l),
       action: 'upsert',
-      sql: `INSERT INTO ${ref.table} (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')}) ON DUPLICATE KEY UPDATE ${sets.join(', ')}`,
+      sql: `INSERT INTO ${qualified(l.database, l.table)} (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')}) ON DUPLICATE KEY UPDATE ${sets.join(', ')}`,
       params: this.columns.map((c) => row[c]),
     }
   }
 
-  private del(key: string, target: 'legacy' | Dimension, ref: TableRef): RepairStatement {
-    return { key, target, host: ref.host, ...(ref.shard === undefined ? {} : { shard: ref.shard }), action: 'delete', sql: `DELETE FROM ${ref.table} WHERE ${this.pk} = ?`, params: [key] }
+  private del(key: string, target: 'legacy' | Dimension, l: Location): RepairStatement {
+    return { key, target, ...this.ref(l), action: 'delete', sql: `DELETE FROM ${qualified(l.database, l.table)} WHERE ${this.pk} = ?`, params: [key] }
   }
 
-  /** Runs a statement on its host. */
-  async apply(s: RepairStatement): Promise<void> {
-    const pool = s.host === 'legacy' ? this.rt.legacy() : this.rt.host(s.host)
-    await pool.query(s.sql, s.params as unknown[])
-    await phase('repair.statement-applied', { key: s.key, target: s.target, action: s.action })
+  /** The pool of a location. */
+  poolOf(l: Location) {
+    return l.side === 'legacy' ? this.rt.legacy() : this.rt.host(l.host)
   }
 
-  /** The pool of a source table. */
-  poolOf(ref: TableRef) {
-    return ref.host === 'legacy' ? this.rt.legacy() : this.rt.host(ref.host)
-  }
-
-  /**
-   * Reads the source row of `key` (the first table that has it), locked in
-   * share mode on `conns` when given, so it cannot change until they commit.
-   */
-  async readSource(key: string, diffs: readonly Difference[], lock?: (ref: TableRef) => Promise<PoolConnection>): Promise<RowDataPacket | undefined> {
-    for (const ref of await this.sourceRef(key, diffs)) {
-      const sql = this.selectSql(ref) + (lock ? ' LOCK IN SHARE MODE' : '')
-      const [rows] = lock ? await (await lock(ref)).query<RowDataPacket[]>(sql, [key]) : await this.poolOf(ref).query<RowDataPacket[]>(sql, [key])
-      if (rows[0]) return rows[0]
+  /** Reads the source row of `key` without locks (the first location that has it), for printing. */
+  async readSource(key: string, diffs: readonly Difference[]): Promise<{ row: RowDataPacket | undefined; at: Location | undefined }> {
+    const locs = await this.sourceLocations(key, diffs)
+    for (const l of locs) {
+      const [rows] = await this.poolOf(l).query<RowDataPacket[]>(this.selectSql(l), [key])
+      if (rows[0]) return { row: rows[0], at: l }
     }
-    return undefined
+    return { row: undefined, at: locs[0] }
   }
 }

@@ -37,35 +37,29 @@ export interface VerifySummary {
   readonly differences: number
   readonly since: string | null
   readonly dimension: 'user' | 'merchant' | 'all'
+  /** Set by `readLastFullVerify`: a run that finished after this one found differences. */
+  readonly laterDifferences?: boolean
 }
 
-/** Records a finished run; returns its id. `summary` holds counts and keys only. */
+/**
+ * Records a finished run; returns its id. `summary` holds counts and keys
+ * only. `startedAt` must be the control database's time at the start
+ * (`controlNow`); the finish time is taken from the same clock here.
+ */
 export async function recordVerifyRun(
   rt: Runtime,
-  run: { dimension: string; since: string | null; startedAt: string; finishedAt: string; clean: boolean; differences: number; rowsCompared: number; summary: unknown },
+  run: { dimension: string; since: string | null; startedAt: string; clean: boolean; differences: number; rowsCompared: number; summary: unknown },
 ): Promise<string> {
   const id = randomUUID()
   await rt.control().query(
     `INSERT INTO ${qualified(rt.config.control.database, VERIFY_RUN_TABLE)} (run_id, dimension, since_time, started_at, finished_at, clean, differences, rows_compared, summary)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, run.dimension, run.since, run.startedAt.replace('T', ' ').replace('Z', ''), run.finishedAt.replace('T', ' ').replace('Z', ''), run.clean ? 1 : 0, run.differences, run.rowsCompared, JSON.stringify(run.summary)],
+     VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3), ?, ?, ?, ?)`,
+    [id, run.dimension, run.since, run.startedAt.replace('T', ' ').replace('Z', ''), run.clean ? 1 : 0, run.differences, run.rowsCompared, JSON.stringify(run.summary)],
   )
   return id
 }
 
-/** The most recent verify run, or null when none ran (or the table is not provisioned). */
-export async function readLastVerify(rt: Runtime): Promise<VerifySummary | null> {
-  let rows: RowDataPacket[]
-  try {
-    ;[rows] = await rt.control().query<RowDataPacket[]>(
-      `SELECT run_id, dimension, since_time, started_at, finished_at, clean, differences FROM ${qualified(rt.config.control.database, VERIFY_RUN_TABLE)} ORDER BY finished_at DESC LIMIT 1`,
-    )
-  } catch (err) {
-    if (isMissingTable(err)) return null
-    throw err
-  }
-  const r = rows[0]
-  if (!r) return null
+function summaryOf(r: RowDataPacket): VerifySummary {
   const iso = (s: string) => new Date(s.replace(' ', 'T') + 'Z').toISOString()
   return {
     runId: r.run_id,
@@ -76,4 +70,36 @@ export async function readLastVerify(rt: Runtime): Promise<VerifySummary | null>
     since: r.since_time,
     dimension: r.dimension,
   }
+}
+
+async function lastRun(rt: Runtime, where: string, params: unknown[] = []): Promise<VerifySummary | null> {
+  let rows: RowDataPacket[]
+  try {
+    ;[rows] = await rt.control().query<RowDataPacket[]>(
+      `SELECT run_id, dimension, since_time, started_at, finished_at, clean, differences FROM ${qualified(rt.config.control.database, VERIFY_RUN_TABLE)} ${where} ORDER BY finished_at DESC, started_at DESC LIMIT 1`,
+      params,
+    )
+  } catch (err) {
+    if (isMissingTable(err)) return null
+    throw err
+  }
+  return rows[0] ? summaryOf(rows[0]) : null
+}
+
+/** The most recent verify run of any kind (full or `--since`), or null when none ran (or the table is not provisioned). Ordered by the control database's clock. */
+export async function readLastVerify(rt: Runtime): Promise<VerifySummary | null> {
+  return lastRun(rt, '')
+}
+
+/**
+ * What the cutover's `verify-clean` guard reads: the most recent full run
+ * (all dimensions, no `--since`), and whether any run that finished after it
+ * found differences. A `--since` run compares only rows changed after a
+ * time, so it never stands in for a full one.
+ */
+export async function readLastFullVerify(rt: Runtime): Promise<(VerifySummary & { laterDifferences: boolean }) | null> {
+  const full = await lastRun(rt, `WHERE since_time IS NULL AND dimension = 'all'`)
+  if (!full) return null
+  const later = await lastRun(rt, 'WHERE clean = 0 AND finished_at > ?', [full.finishedAt.replace('T', ' ').replace('Z', '')])
+  return { ...full, laterDifferences: later !== null }
 }

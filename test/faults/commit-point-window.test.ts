@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StageWatcher } from '../../src/cutover/watcher.js'
-import { cutoverKeys, readDurableStage, readLiveInstances } from '../../src/cutover/switch-store.js'
+import { cutoverKeys, expireRunLock, readDurableStage, readLiveInstances, readRunLock } from '../../src/cutover/switch-store.js'
 import { readFences } from '../../src/cutover/fence.js'
 import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { newOrderId, orderRow } from '../integration/dualwrite-support.js'
@@ -76,8 +76,8 @@ describe('a move killed right after its commit point', () => {
     }
 
     // The rerun recovers write-shards (fences reopened at a new version).
-    await fleet.rt.redis().pexpire(cutoverKeys(fleet.config.redis.keyPrefix).lock, 1)
-    await until(async () => (await fleet.rt.redis().exists(cutoverKeys(fleet.config.redis.keyPrefix).lock)) === 0, 2_000, 'lock expiry')
+    await expireRunLock(fleet.rt)
+    await until(async () => (await readRunLock(fleet.rt)) === undefined, 2_000, 'lock expiry')
     const rerun = await runShardctl(fleet.configPath, ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json'])
     expect(rerun.json?.outcome, rerun.stderr).toBe('recovered')
     expect(rerun.json.to).toMatchObject({ stage: 'write-shards' })

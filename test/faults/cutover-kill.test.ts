@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StageWatcher } from '../../src/cutover/watcher.js'
 import { moveStage } from '../../src/cutover/steps.js'
-import { cutoverKeys, readRunLock, readStageState } from '../../src/cutover/switch-store.js'
+import { expireRunLock, readRunLock, readStageState } from '../../src/cutover/switch-store.js'
 import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { drainJournal } from '../../src/dualwrite/journal.js'
 import type { Runtime } from '../../src/runtime/runtime.js'
@@ -97,7 +97,7 @@ describe('kill -9 / SIGTERM of `shardctl cutover advance` at each step of a writ
         // The dead holder's lock names it and blocks a rerun until it expires (30 s).
         expect((await readRunLock(fleet.rt))?.pid).toBe(at.pid)
         if (LONG && i === 0) await until(async () => (await readRunLock(fleet.rt)) === undefined, 40_000, 'the dead holder lock to expire')
-        else await fleet.rt.redis().pexpire(cutoverKeys(fleet.config.redis.keyPrefix).lock, 1) // stands in for its 30 s TTL
+        else await expireRunLock(fleet.rt) // stands in for its 30 s TTL
         await until(async () => (await readRunLock(fleet.rt)) === undefined, 2_000, 'lock expiry')
 
         const outcomes: string[] = []

@@ -87,7 +87,7 @@ describe('backfill under live dual writes, then verify', () => {
     const [[lk]] = await rt.control().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${qualified(config.control.database, 'order_lookup')}`)
     expect(Number(lk!.n)).toBeGreaterThanOrEqual(ROWS - touched.size)
 
-    await recordVerifyRun(rt, { dimension: 'all', since: null, startedAt: v.startedAt, finishedAt: v.finishedAt, clean: v.clean, differences: 0, rowsCompared: v.rowsCompared.legacy, summary: v.byPair })
+    await recordVerifyRun(rt, { dimension: 'all', since: null, startedAt: v.startedAt, clean: v.clean, differences: 0, rowsCompared: v.rowsCompared.legacy, summary: v.byPair })
     expect(await readLastVerify(rt)).toMatchObject({ clean: true, differences: 0, dimension: 'all' })
   })
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StageWatcher } from '../../src/cutover/watcher.js'
-import { publishStage, readLiveInstances, readStageState, writeDurableStage } from '../../src/cutover/switch-store.js'
+import { publishStage, readDurableStage, readLiveInstances, readStageState, writeDurableStage } from '../../src/cutover/switch-store.js'
 import type { StageState } from '../../src/cutover/stages.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { setupFleet, until, type Fleet } from './cutover-support.js'
@@ -94,7 +94,7 @@ describe('StageWatcher', () => {
   })
 
   it('starts from the durable copy when Redis is unreachable, not ready', async () => {
-    await writeDurableStage(fleet.rt, state(40, 'read-shards'), true)
+    await writeDurableStage(fleet.rt, state(40, 'read-shards'), true, { version: (await readDurableStage(fleet.rt))?.state.version ?? null })
     proxy.cut()
     const inst = fleet.instance({ redisUrl: `redis://127.0.0.1:${proxy.port}` })
     const w = new StageWatcher(inst, { instanceId: 'cold', redisTimeoutMs: 200 })

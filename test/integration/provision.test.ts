@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RowDataPacket } from 'mysql2/promise'
 import { provision } from '../../src/provision/index.js'
 import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
-import { CONTROL_TABLES, PRIMARY_TABLES } from '../../src/control/tables.js'
+import { CONTROL_TABLES, PRIMARY_TABLES, ORDER_DB_TABLES } from '../../src/control/tables.js'
 import { qualified } from '../../src/runtime/mysql.js'
 import { adminPool, createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
 
@@ -40,6 +40,8 @@ describe('provision', () => {
     expect(first.created.filter((c) => c.kind === 'control-table')).toHaveLength(CONTROL_TABLES.length)
     // primary tables go to legacy + each user-dimension database (2 here)
     expect(first.created.filter((c) => c.kind === 'primary-table')).toHaveLength(PRIMARY_TABLES.length * 3)
+    // tombstones go to every database holding order copies: legacy + the 4 shard databases
+    expect(first.created.filter((c) => c.kind === 'order-db-table')).toHaveLength(ORDER_DB_TABLES.length * 5)
 
     const second = await provision(rt)
     expect(second.created).toEqual([])

@@ -9,7 +9,9 @@ import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
 import { provision } from '../../src/provision/index.js'
 import { runBackfill } from '../../src/backfill/index.js'
 import { runVerify, runVerifySince, runRepair, parseReport, rowTextSql, readColumnInfo, type Difference } from '../../src/verify/index.js'
-import { publishStage } from '../../src/cutover/switch-store.js'
+import { cutoverKeys, publishStage } from '../../src/cutover/switch-store.js'
+import { primaryDatabases } from '../../src/dualwrite/placement.js'
+import { poolFor } from '../../src/dualwrite/connections.js'
 import { shardOfKey } from '../../src/router/shard-function.js'
 import { qualified } from '../../src/runtime/mysql.js'
 import { generateOrders } from '../../fixtures/generate-orders.js'
@@ -45,6 +47,15 @@ function table(dim: 'user' | 'merchant', key: string, offset = 0) {
   return { pool: rt.host(p.host), name: qualified(p.database, p.table), shard: p.shard }
 }
 /** Verify with chunks of 2,000 legacy rows: a fault must show in its chunk's sums to be found at all. */
+/** Opens every primary's fence at `version`, or (null) removes the fence rows. */
+async function setFences(version: number | null): Promise<void> {
+  for (const p of primaryDatabases(config)) {
+    const t = qualified(p.database, 'shardkit_fence')
+    if (version === null) await poolFor(rt, p.host).query(`DELETE FROM ${t}`)
+    else await poolFor(rt, p.host).query(`INSERT INTO ${t} (id, stage_version, state) VALUES (1, ?, 'open') ON DUPLICATE KEY UPDATE stage_version = VALUES(stage_version), state = 'open'`, [version])
+  }
+}
+
 const verify = () => runVerify(rt, { chunkSize: 2000, rounds: 1, roundDelayMs: 10 })
 const keyset = (ds: readonly Difference[]) => ds.filter((d) => d.pair !== 'user-merchant').map((d) => `${d.pair}:${d.kind}:${d.key}`).sort()
 
@@ -166,7 +177,9 @@ describe('each fault alone is found in its chunk, by key and kind, and repaired'
 
 describe('repair after writes move: the user dimension is the source of truth', () => {
   it('at write-shards a legacy row that differs is overwritten from the user shard', async () => {
+    // The stage as a real switch leaves it: in Redis and in every primary's fence (repair passes the fence).
     await publishStage(rt, { stage: 'write-shards', version: 9, readPercent: 100, changedAt: new Date().toISOString() })
+    await setFences(9)
     try {
       const k = await keysOf(555)
       await rt.legacy().query(`UPDATE ${LEGACY} SET total_cents = 1 WHERE order_id = ?`, [k.id])
@@ -178,7 +191,9 @@ describe('repair after writes move: the user dimension is the source of truth', 
       const [[r]] = await rt.legacy().query<RowDataPacket[]>(`SELECT total_cents FROM ${LEGACY} WHERE order_id = ?`, [k.id])
       expect(Number(r!.total_cents)).not.toBe(1)
     } finally {
-      await publishStage(rt, { stage: 'dual-write', version: 10, readPercent: 0, changedAt: new Date().toISOString() })
+      // Back to a fleet no move ever touched (stage legacy v0, no fence rows), as the other tests expect.
+      await rt.redis().del(cutoverKeys(config.redis.keyPrefix).stage)
+      await setFences(null)
     }
   })
 })

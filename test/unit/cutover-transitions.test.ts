@@ -61,7 +61,7 @@ describe('planTransition', () => {
 
 describe('describeSteps (the dry-run twin)', () => {
   it('lists the steps in order, with the journal drain only for the write-primary switch', () => {
-    const o = { primaries: ['legacy', 'h0/db0'], ackTimeoutMs: 2000, drainTimeoutMs: 5000 }
+    const o = { primaries: ['legacy', 'h0/db0'], ackTimeoutMs: 2000, drainTimeoutMs: 5000, fenceBudgetMs: 1000 }
     const sw = describeSteps(at('read-shards', 7, 100), { stage: 'write-shards', readPercent: 100 }, { ...o, writePrimarySwitch: true })
     expect(sw.map((s) => s.step)).toEqual(['lock', 'guards', 'raise-fences', 'publish', 'await-acks', 'drain-journal', 'record', 'open-fences', 'unlock'])
     expect(sw.find((s) => s.step === 'publish')!.description).toContain('version 8')

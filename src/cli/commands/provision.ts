@@ -14,6 +14,7 @@ const LABEL: Record<ProvisionTarget, string> = {
   'shard-table': 'shard tables',
   'control-table': 'control tables',
   'primary-table': 'primary tables (journal, fence, outbox)',
+  'order-db-table': 'tombstone tables (every database holding order copies)',
 }
 
 function counts(items: readonly { kind: ProvisionTarget }[]): string {

@@ -39,8 +39,9 @@ export function registerRepairCommands(program: Command, io: CliIO): void {
       else {
         printLine(io, `-- repair ${r.executed ? 'applied' : 'planned (nothing changed; pass --execute to apply)'}: ${r.keys} keys, ${r.statements} statements; stage ${r.stage}, source of truth: ${r.sourceOfTruth === 'legacy' ? 'legacy' : 'the user dimension'}`)
         if (r.unrepairable.length > 0) printLine(io, `-- cannot repair ${r.unrepairable.length} keys whose id's shard field does not match the user: ${r.unrepairable.slice(0, 10).join(', ')}`)
+        for (const f of r.failed.slice(0, 10)) printLine(io, `-- could not write ${f.side} on ${f.host}/${f.database} for ${f.key} (${f.code}); run the repair again once it answers`)
         if (r.executed) printLine(io, r.clean ? '-- those keys are now equal on every side' : `-- ${r.remaining.length} differences remain: ${r.remaining.slice(0, 10).map((d) => `${d.pair} ${d.kind} ${d.key}`).join('; ')}`)
       }
-      if (r.executed && !r.clean) throw new ShardkitError('INCONSISTENT', `repair left ${r.remaining.length + r.unrepairable.length} differences; run \`shardctl verify --report <file>\` again`, { differences: r.remaining.length + r.unrepairable.length })
+      if (r.executed && !r.clean) throw new ShardkitError('INCONSISTENT', `repair left ${r.remaining.length + r.unrepairable.length} differences${r.failed.length ? ` and ${r.failed.length} copies it could not write` : ''}; run \`shardctl verify --report <file>\` again`, { differences: r.remaining.length + r.unrepairable.length, failedCopies: r.failed.length })
     })
 }

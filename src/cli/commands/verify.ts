@@ -7,6 +7,7 @@ import type { RowDataPacket } from 'mysql2/promise'
 import type { Command } from 'commander'
 import { ShardkitError } from '../../errors.js'
 import { runVerify, runVerifySince, recordVerifyRun, type VerifyResult } from '../../verify/index.js'
+import { controlNow } from '../../runtime/db-clock.js'
 import { readStageState } from '../../cutover/switch-store.js'
 import { qualified } from '../../runtime/mysql.js'
 import type { Runtime } from '../../runtime/runtime.js'
@@ -69,6 +70,8 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
       const r = await withRuntime(io, cmd, async (rt) => {
         // From `shards` on legacy is no longer written: the dimensions are compared with each other.
         const stage = (await readStageState(rt)).stage
+        // The guards order runs by the control database's clock, never this machine's.
+        const dbStartedAt = await controlNow(rt)
         const legacyRetired = stage === 'shards'
         const progress = createProgress(io, since ? 'verify --since' : 'verify')
         const total = since || legacyRetired ? 0 : await estimateRows(rt)
@@ -88,8 +91,7 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
         const runId = await recordVerifyRun(rt, {
           dimension: d,
           since: since ? since.toISOString() : null,
-          startedAt: result.startedAt,
-          finishedAt: result.finishedAt,
+          startedAt: dbStartedAt,
           clean: result.clean,
           differences,
           rowsCompared: result.keysCompared,
