@@ -37,6 +37,7 @@ function codeOf(err: unknown): string {
 /**
  * Inside the primary write transaction, before the write: reads the fence
  * row LOCK IN SHARE MODE (so a switch cannot flip until this transaction ends).
+ * Returns the primary's clock (UTC, `YYYY-MM-DD HH:MM:SS.mmm`), read in the same statement.
  * @throws ShardkitError `FENCE_REJECTED` (retryable) when the fence is raised, at another version, or the wait for it timed out;
  *   `FENCE_REJECTED` (not retryable, details.fence = 'missing') when the database has no fence row or table
  * @example
@@ -44,10 +45,11 @@ function codeOf(err: unknown): string {
  * await checkFence(conn, 'orders_legacy', state.version)
  * await conn.query('INSERT ...'); await conn.commit()
  */
-export async function checkFence(conn: PoolConnection, database: string, plannedVersion: number): Promise<void> {
+export async function checkFence(conn: PoolConnection, database: string, plannedVersion: number): Promise<{ now: string }> {
   let rows: RowDataPacket[]
   try {
-    ;[rows] = await conn.query<RowDataPacket[]>(`SELECT stage_version, state FROM ${qualified(database, FENCE_TABLE)} WHERE id = 1 LOCK IN SHARE MODE`)
+    // The primary's clock comes with it (no extra round trip): the write's times are the database's.
+    ;[rows] = await conn.query<RowDataPacket[]>(`SELECT stage_version, state, UTC_TIMESTAMP(3) AS now FROM ${qualified(database, FENCE_TABLE)} WHERE id = 1 LOCK IN SHARE MODE`)
   } catch (err) {
     const code = codeOf(err)
     if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_LOCK_DEADLOCK') {
@@ -67,6 +69,7 @@ export async function checkFence(conn: PoolConnection, database: string, planned
       { retryable: true },
     )
   }
+  return { now: String(r.now).slice(0, 23) }
 }
 
 function missing(database: string, plannedVersion: number, cause?: unknown): ShardkitError {

@@ -84,28 +84,29 @@ export async function withBoundedConnection<T>(pool: Pool, where: Pick<Location,
 export function killServerStatement(pool: Pool, conn: PoolConnection): void {
   const threadId = (conn as unknown as { threadId?: number; connection?: { threadId?: number } }).connection?.threadId ?? (conn as unknown as { threadId?: number }).threadId
   if (!Number.isInteger(threadId)) return
+  // Exactly one owner gives the killer connection back: the kill when it ran, else the timer.
+  let state: 'waiting' | 'killing' | 'abandoned' = 'waiting'
   const acquire = pool.getConnection()
-  let timer: NodeJS.Timeout | undefined
-  void Promise.race([
-    acquire.then(async (k) => {
+  const timer = setTimeout(() => {
+    if (state === 'waiting') state = 'abandoned'
+  }, 1_000)
+  timer.unref()
+  acquire.then(
+    async (k) => {
+      if (state === 'abandoned') return k.release()
+      state = 'killing'
+      clearTimeout(timer)
       try {
         await k.query({ sql: `KILL QUERY ${Number(threadId)}`, timeout: 1_000 })
         k.release()
       } catch (err) {
+        // ER_NO_SUCH_THREAD: the statement ended on its own.
         if ((err as { fatal?: boolean }).fatal) k.destroy()
         else k.release()
       }
-    }),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        acquire.then((k) => k.release(), () => undefined)
-        resolve()
-      }, 1_000)
-      timer.unref()
-    }),
-  ])
-    .catch(() => undefined)
-    .finally(() => clearTimeout(timer))
+    },
+    () => clearTimeout(timer),
+  )
 }
 
 /** A query with mysql2's own per-query timeout (it closes the connection when it fires). */

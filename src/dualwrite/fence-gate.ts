@@ -16,14 +16,15 @@ import type { StageState } from '../cutover/stages.js'
 import { isShardkitError } from '../errors.js'
 
 /**
- * Passes the fence of `database` on the primary transaction's connection.
+ * Passes the fence of `database` on the primary transaction's connection;
+ * returns the primary's clock read with it (undefined when there is no fence row at `legacy`).
  * @throws ShardkitError `FENCE_REJECTED` (retryable) when the fence is raised or at another version; (not retryable) when it is missing past `legacy`
  */
-export async function passFence(conn: PoolConnection, database: string, state: StageState): Promise<void> {
+export async function passFence(conn: PoolConnection, database: string, state: StageState): Promise<{ now: string | undefined }> {
   try {
-    await checkFence(conn, database, state.version)
+    return await checkFence(conn, database, state.version)
   } catch (err) {
-    if (state.stage === 'legacy' && isShardkitError(err, 'FENCE_REJECTED') && err.details.fence === 'missing') return
+    if (state.stage === 'legacy' && isShardkitError(err, 'FENCE_REJECTED') && err.details.fence === 'missing') return { now: undefined }
     throw err
   }
 }

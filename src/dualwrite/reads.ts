@@ -23,7 +23,7 @@ export interface DualWriteStats {
   writes: number
   /** Writes whose secondaries were not all written at once (their journal row stays for the drainer). */
   secondaryFailures: number
-  /** Writes whose copy was overtaken (or whose image was incomplete) and went through the locked replay. */
+  /** Writes whose image was incomplete (columns left to defaults), so the primary's row was read and copied instead (name kept for compatibility). */
   lockedReplays: number
   fenceRejections: number
   shadowReads: number

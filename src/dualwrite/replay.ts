@@ -1,21 +1,20 @@
 /**
  * Replay: make every secondary hold the primary's current row. The same code
- * runs right after each write and in the drainer, so a write's secondaries
- * and a later replay can never disagree.
+ * runs right after each write (replicate.ts), in the drainer and in the
+ * switch's drain, so a write's secondaries and a later replay never disagree.
  *
- * Order safety: the primary's row is read `LOCK IN SHARE MODE` inside a
- * transaction held until the secondaries are written, so no other write to
- * that order can commit on the primary (and then race us to a secondary)
- * between our read and our copy. A row that is absent is locked too (the
- * gap), so a replay that deletes on the secondaries cannot overtake a
- * re-insert. The secondary upserts also compare `version` and never replace a
- * newer row. Copying the primary's current row rather than the write's own
- * after-image is what makes replays idempotent and lets them run in any order.
- *
- * Against the write path's own copies (replicate.ts): a replay takes the
- * journal rows it clears `FOR UPDATE` before it copies, and the write path
- * copies only while it holds its journal row in share mode, so a write's
- * stale image can never land after a replay that already cleared its row.
+ * Order safety comes from the copies themselves, not from locks held while
+ * they run (copy-sql.ts): an upsert never replaces a newer version, never
+ * passes a tombstone above its version, and does nothing once its deadline
+ * passed; a delete writes its tombstone first and removes only older
+ * versions. So whatever order the copies of an order land in, late or
+ * early, each table ends holding the newest version that belongs there, or
+ * nothing when a tombstone says the order left it. A journal row may then be
+ * cleared as soon as the copies of its write (or of a newer read of the
+ * primary) are applied or superseded everywhere: any later write has a
+ * journal row of its own. No primary connection or lock is held while the
+ * copies run, so writers never wait on each other's copies and a pool can
+ * never run dry with every connection held by a write waiting for another.
  */
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
@@ -46,10 +45,8 @@ export interface ReplayRequest {
   readonly secondaries: readonly Side[]
   /** Keys the journal recorded (after-image, and a previous merchant after a merchant change). */
   readonly journaled: readonly { userId: string; merchantId: string }[]
-  /** Journal rows (in the primary's journal) cleared, in the same transaction, once every secondary holds the row. */
+  /** Journal rows (in the primary's journal) cleared once every secondary holds the row. */
   readonly journalIds: readonly string[]
-  /** When set, the replay first passes the primary's fence at this stage (shared lock): no switch can flip while it copies. */
-  readonly fenceState?: StageState
 }
 
 /** A secondary that could not be written. Identifiers only. */
@@ -99,34 +96,21 @@ export async function replayOrder(deps: ReplayDeps, conn: PoolConnection, req: R
   const { shape } = deps
   // A hung primary must not hang a drain: every primary statement is bounded too.
   const q = <T>(sql: string, values: unknown[] = []) => conn.query<T & RowDataPacket[]>({ sql, timeout: PRIMARY_TIMEOUT_MS }, values)
-  await q('START TRANSACTION')
-  try {
-    if (req.fenceState) await passFence(conn, req.primary.database, req.fenceState)
-    if (req.journalIds.length > 0) {
-      // Wait for the write path's own copies of these entries (they hold them in share mode),
-      // so ours land last; entries already gone were replayed by someone else: nothing to do.
-      // Only rows that exist are locked, so no gap lock stands in the way of new journal rows.
-      const journal = qualified(req.primary.database, JOURNAL_TABLE)
-      const [present] = await q<RowDataPacket[]>(`SELECT id FROM ${journal} WHERE id IN (?)`, [req.journalIds])
-      const ids = present.map((r) => String(r.id))
-      const [locked] = ids.length > 0 ? await q<RowDataPacket[]>(`SELECT id FROM ${journal} WHERE id IN (?) FOR UPDATE`, [ids]) : [[]]
-      if (locked.length === 0) {
-        await q('COMMIT')
-        return { ok: true, failures: [] }
-      }
-    }
-    const [rows] = await q<RowDataPacket[]>(selectByIdSql(shape, req.primaryLocation, 'share'), [req.orderId])
-    const row = rows[0] ? toOrderRow(rows[0], shape.columns) : undefined
-    const failures = await applySecondaries(deps, req.orderId, row, req.secondaries, req.journaled, false)
-    if (failures.length === 0 && req.journalIds.length > 0) {
-      await q(`DELETE FROM ${qualified(req.primary.database, JOURNAL_TABLE)} WHERE id IN (?)`, [req.journalIds])
-    }
-    await q('COMMIT')
-    return { ok: failures.length === 0, failures }
-  } catch (err) {
-    await conn.rollback().catch(() => undefined)
-    throw err
+  const journal = qualified(req.primary.database, JOURNAL_TABLE)
+  let ids = req.journalIds
+  if (ids.length > 0) {
+    // Entries already gone were replayed by someone else: nothing to do.
+    const [present] = await q<RowDataPacket[]>(`SELECT id FROM ${journal} WHERE id IN (?)`, [ids])
+    ids = present.map((r) => String(r.id))
+    if (ids.length === 0) return { ok: true, failures: [] }
   }
+  // Read after the journal rows: the row is at least as new as every write they name (each
+  // committed its journal row with its own change), so copying it covers all of them.
+  const [rows] = await q<RowDataPacket[]>(selectByIdSql(shape, req.primaryLocation), [req.orderId])
+  const row = rows[0] ? toOrderRow(rows[0], shape.columns) : undefined
+  const failures = await applySecondaries(deps, req.orderId, row, req.secondaries, req.journaled, false)
+  if (failures.length === 0 && ids.length > 0) await q(`DELETE FROM ${journal} WHERE id IN (?)`, [ids])
+  return { ok: failures.length === 0, failures }
 }
 
 /**

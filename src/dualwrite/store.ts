@@ -4,14 +4,14 @@
  *
  * 1. a transaction on the primary (legacy, or the user's shard) that passes
  *    the write fence at the stage version the call was planned under, writes
- *    the row, calls `onPrimaryWrite` (the events outbox), inserts a journal
- *    row naming the secondaries ("intent"), and commits;
- * 2. then each secondary gets the primary's row, in the stage's order (or
- *    at once with `parallelSecondaries`), each write bounded by
- *    `secondaryTimeoutMs`; the primary is re-read to prove nothing overtook
- *    the copy (else a locked replay, see replicate.ts) and the journal row is
- *    deleted in a batch. A secondary that fails leaves the journal row for
- *    the drainer; the request still succeeds.
+ *    the row (a delete also its tombstone), calls `onPrimaryWrite` (the events
+ *    outbox), inserts a journal row naming the secondaries ("intent"), and commits;
+ * 2. then each secondary gets the write's row, in the stage's order (or at
+ *    once with `parallelSecondaries`), each copy bounded by
+ *    `secondaryTimeoutMs` and guarded in its own statement (version,
+ *    tombstone, deadline, fence: replicate.ts, copy-sql.ts), and the journal
+ *    row is deleted in a batch. A secondary that fails leaves the journal row
+ *    for the drainer; the request still succeeds.
  *
  * A change of the user column is refused (`SHARD_KEY_IMMUTABLE`): a new order
  * id carries its user's shard, and from `write-shards` on the user shard is
@@ -75,7 +75,12 @@ export interface DualWriteStoreOptions {
   readonly onPrimaryWrite?: (ctx: PrimaryWriteContext) => Promise<void>
   /** Bound on each secondary write (default 2000 ms). */
   readonly secondaryTimeoutMs?: number
-  /** Clock for created_at/updated_at (default Date.now). */
+  /**
+   * Clock for created_at/updated_at. Default: the primary database's clock,
+   * read with the fence (so `verify --since` and every guard see one clock,
+   * whatever the instances' clocks say); this machine's clock only where the
+   * primary has no fence yet (stage `legacy` before the first move).
+   */
   readonly now?: () => number
   /** Random source for shadow-read sampling (default Math.random). */
   readonly random?: () => number
@@ -109,7 +114,7 @@ export class DualWriteStore {
   private readonly logger: Logger
   private readonly hook: DualWriteStoreOptions['onPrimaryWrite']
   private readonly timeoutMs: number
-  private readonly now: () => number
+  private readonly now: (() => number) | undefined
   private readonly random: () => number
   private readonly parallel: boolean
   private readonly clearer: JournalClearer
@@ -125,7 +130,7 @@ export class DualWriteStore {
     this.logger = opts.logger ?? silentLogger
     this.hook = opts.onPrimaryWrite
     this.timeoutMs = t
-    this.now = opts.now ?? Date.now
+    this.now = opts.now
     this.random = opts.random ?? Math.random
     this.parallel = opts.parallelSecondaries ?? false
     this.clearer = new JournalClearer(this.rt, this.logger)
@@ -160,14 +165,13 @@ export class DualWriteStore {
     const merchantId = keyOf(row, shape.merchantColumn)
     assertIdMatchesUser(this.rt.config, orderId, userId)
     const full: OrderRow = { ...row, [VERSION_COLUMN]: row[VERSION_COLUMN] ?? 1 }
-    const stamp = formatDateTime(this.now())
-    for (const c of [CREATED_COLUMN, UPDATED_COLUMN]) if (shape.columns.includes(c) && full[c] === undefined) full[c] = stamp
     const state = this.state()
     const policy = stagePolicy(state)
     // Legacy ids route through order_lookup once anything reads or writes the shards; at `legacy`, backfill fills it later.
     if (state.stage !== 'legacy' && routeOrderId(this.rt.config, orderId).kind === 'legacy') await writeLookup(this.rt, { orderId, userId, merchantId })
     const at = policy.writePrimary === 'legacy' ? legacyLocation(this.rt.config) : shardLocation(this.rt.config, 'user', userId)
-    await this.write(shape, state, policy, at, orderId, 'insert', opts.event, async (conn) => {
+    await this.write(shape, state, policy, at, orderId, 'insert', opts.event, async (conn, now) => {
+      for (const c of [CREATED_COLUMN, UPDATED_COLUMN]) if (shape.columns.includes(c) && full[c] === undefined) full[c] = now
       const cols = Object.keys(full)
       try {
         if (policy.writeSecondaries.length === 0) await conn.query(insertSql(cols, at), valuesOf(full, cols))
@@ -201,7 +205,7 @@ export class DualWriteStore {
     const state = this.state()
     const policy = stagePolicy(state)
     const at = await this.primaryLocationOf(policy, orderId)
-    const result = await this.write(shape, state, policy, at, orderId, 'update', opts.event, async (conn) => {
+    const result = await this.write(shape, state, policy, at, orderId, 'update', opts.event, async (conn, now) => {
       const old = await selectRow(conn, shape, at, orderId, 'update')
       if (!old) throw notFound(orderId)
       if (opts.expectedVersion !== undefined && Number(old[VERSION_COLUMN]) !== opts.expectedVersion) {
@@ -212,7 +216,7 @@ export class DualWriteStore {
         throw new ShardkitError('SHARD_KEY_IMMUTABLE', `order ${orderId} cannot change ${shape.userColumn}: an order id carries its user's shard; cancel it and create a new order for the other user`, { orderId })
       }
       const after: OrderRow = { ...old, ...patch, [VERSION_COLUMN]: Number(old[VERSION_COLUMN]) + 1 }
-      if (shape.columns.includes(UPDATED_COLUMN) && patch[UPDATED_COLUMN] === undefined) after[UPDATED_COLUMN] = formatDateTime(this.now())
+      if (shape.columns.includes(UPDATED_COLUMN) && patch[UPDATED_COLUMN] === undefined) after[UPDATED_COLUMN] = now
       const cols = shape.columns.filter((c) => c !== shape.primaryKey)
       await conn.query(updateSql(shape, at), [...valuesOf(after, cols), orderId])
       const merchantId = String(after[shape.merchantColumn])
@@ -290,7 +294,7 @@ export class DualWriteStore {
     return shardLocation(this.rt.config, 'user', lk.userId)
   }
 
-  private async write(shape: RowShape, state: StageState, policy: StagePolicy, at: Location, orderId: string, op: Op, event: OrderEventInput | undefined, body: (conn: PoolConnection) => Promise<WriteResult | undefined>): Promise<WriteResult | undefined> {
+  private async write(shape: RowShape, state: StageState, policy: StagePolicy, at: Location, orderId: string, op: Op, event: OrderEventInput | undefined, body: (conn: PoolConnection, now: string) => Promise<WriteResult | undefined>): Promise<WriteResult | undefined> {
     const primary = primaryOf(at)
     let conn: PoolConnection
     try {
@@ -302,8 +306,8 @@ export class DualWriteStore {
     let journalId: string | undefined
     try {
       await conn.beginTransaction()
-      await passFence(conn, primary.database, state)
-      result = await body(conn)
+      const fence = await passFence(conn, primary.database, state)
+      result = await body(conn, this.now ? formatDateTime(this.now()) : (fence.now ?? formatDateTime(Date.now())))
       if (result && this.hook) await this.hook({ conn, database: primary.database, side: primary.side, op, row: result.row, ...(event ? { event } : {}) })
       if (result && policy.writeSecondaries.length > 0) {
         journalId = await insertJournalEntry(conn, primary.database, { orderId, op, secondaries: policy.writeSecondaries, ...result.keys, ...(result.prevMerchantId ? { prevMerchantId: result.prevMerchantId } : {}) })
@@ -326,11 +330,11 @@ export class DualWriteStore {
     if (result && journalId !== undefined) {
       await phase('dualwrite.primary-committed', { orderId, op, primary: primary.name, version: state.version })
       const job = replicate(
-        { rt: this.rt, shape, timeoutMs: this.timeoutMs, parallel: this.parallel, clearer: this.clearer, currentState: () => this.stage.current() },
+        { rt: this.rt, shape, timeoutMs: this.timeoutMs, parallel: this.parallel, clearer: this.clearer },
         { primary, at, orderId, image: op === 'delete' ? undefined : result.row, keys: result.keys, ...(result.prevMerchantId ? { prevMerchantId: result.prevMerchantId } : {}), secondaries: policy.writeSecondaries, journalId, plannedVersion: state.version },
       ).then(
         (out) => {
-          if (out.locked) this.counters.lockedReplays++
+          if (out.reread) this.counters.lockedReplays++
           if (out.ok) return
           this.counters.secondaryFailures++
           this.logger.warn({ orderId, op, failures: out.failures }, 'dual write: a secondary failed; journaled for the drainer')

@@ -304,7 +304,7 @@ describe('dual-write journal replay', () => {
     expect(await at(merchantLoc('703'), newer)).toEqual(await at(legacy, newer))
   })
 
-  it('a copy overtaken by a concurrent delete is caught by the re-read and undone by the locked replay', async () => {
+  it('a copy that lands after a concurrent delete is stopped by the delete\'s tombstones', async () => {
     await stage.set('dual-write')
     const id = newOrderId('1204')
     await store.insert(orderRow(id, '1204', '704'))
@@ -316,11 +316,12 @@ describe('dual-write journal replay', () => {
     const [[{ jid }]] = (await rt.legacy().query(`SELECT MAX(id) AS jid FROM ${journal}`)) as unknown as [[{ jid: string }]]
     const clearer = new JournalClearer(rt, silentLogger)
     const out = await replicate(
-      { rt, shape: await rowShape(rt), timeoutMs: 2_000, parallel: false, clearer, currentState: () => stage.state },
+      { rt, shape: await rowShape(rt), timeoutMs: 2_000, parallel: false, clearer },
       { primary: primaryOf(legacy), at: legacy, orderId: id, image: image!, keys: { userId: '1204', merchantId: '704' }, secondaries: ['user', 'merchant'], journalId: String(jid), plannedVersion: stage.state.version },
     )
     await clearer.flush()
-    expect(out).toMatchObject({ ok: true, locked: true })
+    // Superseded: the tombstones say a later write (the delete) removed the order from every copy.
+    expect(out).toMatchObject({ ok: true, reread: false })
     expect(await copies(id, '1204', '704')).toEqual({ legacy: undefined, user: undefined, merchant: undefined })
     expect(await depthAfterFlush()).toBe(0)
   })
@@ -383,12 +384,12 @@ describe('dual-write journal replay', () => {
     // W's stalled copies run now.
     const clearer = new JournalClearer(rt, silentLogger)
     const out = await replicate(
-      { rt, shape: await rowShape(rt), timeoutMs: 2_000, parallel: false, clearer, currentState: () => stage.state },
+      { rt, shape: await rowShape(rt), timeoutMs: 2_000, parallel: false, clearer },
       { primary: primaryOf(legacy), at: legacy, orderId: id, image: w, keys: { userId: '1401', merchantId: '801' }, secondaries: ['user', 'merchant'], journalId: String(jid), plannedVersion: before.version },
     )
     await clearer.flush()
-    // The drain replayed W and cleared its journal row: W's stale copies are skipped altogether.
-    expect(out).toMatchObject({ ok: true, locked: false, failures: [] })
+    // W's stale copies change nothing: the moved fence stops the user copy, the delete's tombstones both.
+    expect(out).toMatchObject({ ok: true, failures: [] })
     expect(await copies(id, '1401', '801')).toEqual({ legacy: undefined, user: undefined, merchant: undefined })
     expect(await depthAfterFlush()).toBe(0)
   })
