@@ -109,15 +109,15 @@ async function stillPublished(rt: Runtime, state: StageState): Promise<boolean> 
 
 async function awaitAcks(rt: Runtime, state: StageState, timeoutMs: number, signal?: AbortSignal): Promise<{ ok: boolean; behind: InstanceAck[]; instances: InstanceAck[]; lost: boolean }> {
   const deadline = performance.now() + timeoutMs
-  for (;;) {
+  for (let round = 1; ; round++) {
     const instances = await readLiveInstances(rt.redis(), rt.config.redis.keyPrefix)
     const behind = instances.filter((a) => a.version < state.version)
     // Zero live instances only counts as "all acknowledged" while Redis still holds what we
     // published: a Redis that lost its data also lost every heartbeat, and the instances that
-    // missed the message would never learn the new version.
-    if (behind.length === 0) {
-      if (await stillPublished(rt, state)) return { ok: true, behind, instances, lost: false }
-      return { ok: false, behind, instances, lost: true }
+    // missed the message would never learn the new version. Checked while waiting too.
+    if (behind.length === 0 || round % 20 === 0) {
+      if (!(await stillPublished(rt, state))) return { ok: false, behind, instances, lost: true }
+      if (behind.length === 0) return { ok: true, behind, instances, lost: false }
     }
     if (performance.now() >= deadline || signal?.aborted) return { ok: false, behind, instances, lost: false }
     await new Promise((r) => setTimeout(r, 5))

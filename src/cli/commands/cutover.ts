@@ -24,6 +24,8 @@ interface MoveFlags {
   json?: boolean
   ackTimeoutMs?: string
   drainTimeoutMs?: string
+  fenceBudgetMs?: string
+  attempts?: string
 }
 
 function label(s: StageState | null): string {
@@ -40,6 +42,8 @@ function renderMove(io: CliIO, r: MoveResult): void {
   if (r.outcome !== 'refused') for (const s of r.steps) printLine(io, `  ${r.outcome === 'dry-run' ? 'would' : s.status.padEnd(7)} ${s.step}: ${s.description}${s.ms !== undefined ? ` [${s.ms} ms]` : ''}${s.detail ? ` (${s.detail})` : ''}`)
   if (r.pointOfNoReturn) printLine(io, `  POINT OF NO RETURN: ${r.pointOfNoReturn}`)
   for (const reason of r.reasons) printLine(io, `  reason: ${reason}`)
+  if (r.attempts > 1) printLine(io, `  attempts: ${r.attempts} (each aborted attempt reopened writes at the old stage)`)
+  for (const w of r.warnings) printLine(io, `  WARNING: ${w}`)
 }
 
 function exitFor(r: MoveResult): void {
@@ -59,11 +63,15 @@ function moveCommand(io: CliIO, parent: Command, kind: MoveKind, description: st
     .option('--dry-run', 'print the steps and run the checks; change nothing')
     .option('--ack-timeout-ms <ms>', 'how long every live instance gets to acknowledge before the switch aborts', '2000')
     .option('--drain-timeout-ms <ms>', 'bound on draining the journal inside the fence', '5000')
+    .option('--fence-budget-ms <ms>', 'longest the fences may hold writes in one attempt; past it the attempt aborts, reopening writes at the old stage', '1000')
+    .option('--attempts <n>', 'attempts when one aborts on its fence budget or a journal that did not drain', '3')
     .option('--json', 'print JSON')
     .action(async (opts: MoveFlags, cmd: Command) => {
       const percent = intOption('--percent', opts.percent, { min: 1, max: 100 })
       const ackTimeoutMs = intOption('--ack-timeout-ms', opts.ackTimeoutMs, { min: 10, max: 600_000 })
       const drainTimeoutMs = intOption('--drain-timeout-ms', opts.drainTimeoutMs, { min: 10, max: 3_600_000 })
+      const fenceBudgetMs = intOption('--fence-budget-ms', opts.fenceBudgetMs, { min: 50, max: 600_000 })
+      const attempts = intOption('--attempts', opts.attempts, { min: 1, max: 20 })
       if (opts.force && !opts.reason?.trim()) throw new ShardkitError('USAGE', '--force needs --reason "..." (it is recorded in the audit log)', { argument: '--reason' })
       if (opts.reason !== undefined && opts.reason.length > 512) throw new ShardkitError('USAGE', '--reason must be at most 512 characters', { argument: '--reason' })
       const controller = new AbortController()
@@ -80,6 +88,8 @@ function moveCommand(io: CliIO, parent: Command, kind: MoveKind, description: st
             actor: defaultActor(io.env),
             ...(ackTimeoutMs !== undefined ? { ackTimeoutMs } : {}),
             ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+            ...(fenceBudgetMs !== undefined ? { fenceBudgetMs } : {}),
+            ...(attempts !== undefined ? { attempts } : {}),
             signal: controller.signal,
           }),
         )
