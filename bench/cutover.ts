@@ -9,7 +9,14 @@
  *
  * Env: BENCH_MYSQL_URL (default mysql://root@127.0.0.1:3306), BENCH_REDIS_URL
  * (default redis://127.0.0.1:6379), BENCH_ROUNDS (stage changes per fleet size, default 10),
- * BENCH_SWITCHES (write-primary switches, default 6), BENCH_WRITERS (concurrent writers, default 4).
+ * BENCH_SWITCHES (write-primary switches, default 6), BENCH_WRITERS (concurrent writers, default 4),
+ * BENCH_STORE_WRITERS (writers through the DualWriteStore for the last table, default 32),
+ * BENCH_CONTEND (busy-loop processes during that table, default 1).
+ *
+ * The last table is the shape that broke the demo: the write switch while 32
+ * writers go through the DualWriteStore (primary transaction, then the
+ * secondaries as the service writes them, journal, pools of 10 connections
+ * per host as the service has) with a busy loop taking a core.
  */
 import { randomBytes } from 'node:crypto'
 import type { RowDataPacket } from 'mysql2/promise'
@@ -26,12 +33,18 @@ import { shardOfKey } from '../src/router/shard-function.js'
 import { createMysqlPool, qualified, quoteIdent } from '../src/runtime/mysql.js'
 import { openRuntime, type Runtime } from '../src/runtime/runtime.js'
 import { legacyOrdersDDL } from '../fixtures/legacy-schema.js'
+import { spawn } from 'node:child_process'
+import { DualWriteStore } from '../src/dualwrite/store.js'
+import { readJournalDepth } from '../src/dualwrite/journal.js'
+import { encodeId } from '../src/idgen/layout.js'
 
 const url = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10)
 const SWITCHES = Number(process.env.BENCH_SWITCHES ?? 6)
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 4)
+const STORE_WRITERS = Number(process.env.BENCH_STORE_WRITERS ?? 32)
+const CONTEND = Number(process.env.BENCH_CONTEND ?? 1)
 const prefix = `skb_cutover_${randomBytes(3).toString('hex')}_`
 
 const readers: GuardReaders = {
@@ -146,6 +159,76 @@ async function fenceUnderLoad(rt: Runtime, config: ReturnType<typeof parseConfig
   return { fence, drain, writes: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), stall, refusals }
 }
 
+/** Busy loops beside the measurement (`sh -c 'while :; do :; done'`), killed after. */
+function busyLoops(n: number): () => void {
+  const kids = Array.from({ length: n }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }))
+  return () => kids.forEach((k) => k.kill('SIGKILL'))
+}
+
+async function storeUnderLoad(rt: Runtime, config: ReturnType<typeof parseConfig>) {
+  // The service's shape: its own runtime (10 connections per host), a watcher, the store with its defaults.
+  const srt = openRuntime(config)
+  const watcher = new StageWatcher(srt, { instanceId: 'bench-store', heartbeatMs: 500 })
+  await watcher.start()
+  const store = new DualWriteStore({ runtime: srt, stage: watcher })
+  let stop = false
+  let seq = 0
+  const lat: number[] = []
+  let failed = 0
+  let refusals = 0
+  const loops = Array.from({ length: STORE_WRITERS }, async (_, w) => {
+    while (!stop) {
+      const user = String(20_000 + ((w * 7919 + seq) % 5_000))
+      seq++
+      const id = encodeId({ time: 50_000_000 + seq, worker: 9, sequence: seq % 128, shard: shardOfKey(user) })
+      const t = performance.now()
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await store.insert({ order_id: id, user_id: user, merchant_id: String(1 + (seq % 250)), status: 'created', total_cents: 100, items: '[]' })
+          if (seq % 3 === 0) await store.update(id, { status: 'paid' })
+          break
+        } catch (err) {
+          if (isShardkitError(err, 'ORDER_EXISTS')) break
+          if (!isShardkitError(err) || !err.retryable || attempt > 300 || stop) {
+            failed++
+            break
+          }
+          if (isShardkitError(err, 'FENCE_REJECTED')) refusals++
+          await new Promise((r) => setTimeout(r, 10))
+        }
+      }
+      lat.push(performance.now() - t)
+    }
+  })
+  const fence: number[] = []
+  const attempts: number[] = []
+  const settle: number[] = []
+  const stopBusy = busyLoops(CONTEND)
+  try {
+    await new Promise((r) => setTimeout(r, 1_000))
+    for (let i = 0; i < SWITCHES; i++) {
+      const r = await moveStage(rt, { kind: i % 2 === 0 ? 'advance' : 'rollback', readers, actor: 'bench' })
+      if (r.outcome !== 'done') throw new Error(`switch ${i} ${r.outcome} after ${r.attempts} attempts: ${r.reasons.join('; ')}; last attempt: ${r.steps.map((s) => `${s.step} ${s.status} ${s.ms ?? '-'} ms`).join(', ')}`)
+      fence.push(r.fenceMs!)
+      attempts.push(r.attempts)
+      if (process.env.BENCH_STEPS) console.log(`  switch ${i}: ${r.steps.map((st) => `${st.step} ${st.ms ?? '-'}`).join(', ')}`)
+      // What the journal owes after the switch (entries older than the 5 s settle window never appear here): time to empty.
+      const t0 = performance.now()
+      while ((await readJournalDepth(rt, { minAgeMs: 1_000 })).total > 0 && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100))
+      settle.push(performance.now() - t0)
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  } finally {
+    stopBusy()
+    stop = true
+    await Promise.allSettled(loops)
+    await store.flush()
+    await watcher.close()
+    await srt.close()
+  }
+  return { fence, attempts, settle, writes: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), failed, refusals }
+}
+
 async function main(): Promise<void> {
   const raw = buildConfig({ legacyUrl: url, legacyDatabase: `${prefix}legacy`, legacyTable: 'orders', idCeiling: '1000000000', shardHosts: [url], databasesPerHost: 2, prefix, redisUrl, redisKeyPrefix: `${prefix}:` })
   const config = parseConfig(raw, process.env)
@@ -174,6 +257,11 @@ async function main(): Promise<void> {
     console.log('| fence p50 ms | fence max ms | / 1 s target | / gh-ost 3 s | drain in fence p50 ms | write p50 ms | write p99 ms | longest write (incl. retries) ms | retryable refusals |')
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     console.log(`| ${f1(pct(f.fence, 50))} | ${f1(Math.max(...f.fence))} | ${(Math.max(...f.fence) / 1000).toFixed(3)}x | ${(Math.max(...f.fence) / 3000).toFixed(3)}x | ${f1(pct(f.drain, 50))} | ${f1(f.p50)} | ${f1(f.p99)} | ${f1(f.stall)} | ${f.refusals} |`)
+    const d = await storeUnderLoad(rt, config)
+    console.log(`\nwrite switch, read-shards <-> write-shards x ${SWITCHES}, ${STORE_WRITERS} writers through the DualWriteStore (secondaries, journal, 10-connection pools), ${CONTEND} busy loop(s) running (${d.writes} writes):`)
+    console.log('| fence p50 ms | fence p99 ms | fence max ms | / 1 s target | attempts (max) | journal owed after the switch drained in, max ms | write p50 ms | write p99 ms | longest write (incl. retries) ms | failed writes | retryable refusals |')
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    console.log(`| ${f1(pct(d.fence, 50))} | ${f1(pct(d.fence, 99))} | ${f1(Math.max(...d.fence))} | ${(Math.max(...d.fence) / 1000).toFixed(3)}x | ${Math.max(...d.attempts)} | ${f1(Math.max(...d.settle))} | ${f1(d.p50)} | ${f1(d.p99)} | ${f1(d.max)} | ${d.failed} | ${d.refusals} |`)
   } finally {
     await rt.close()
     const r = openRuntime(config)

@@ -114,7 +114,7 @@ export interface DrainOptions {
   readonly random?: () => number
   /** Entries read per query (default 200). */
   readonly batchSize?: number
-  /** Orders replayed at once per primary, each on its own connection (default 1; the switch's drain inside the fence uses 8). */
+  /** Orders replayed at once, over every primary (default 4; the switch's drain inside the fence uses 8). */
   readonly concurrency?: number
 }
 
@@ -147,7 +147,8 @@ interface EntryRow {
  */
 export async function drainJournal(rt: Runtime, opts: DrainOptions = {}): Promise<DrainResult> {
   const limit = pLimit(4)
-  const results = await Promise.all(primaryDatabases(rt.config).map((p) => limit(() => drainPrimary(rt, p, opts))))
+  const replays = pLimit(opts.concurrency ?? 4)
+  const results = await Promise.all(primaryDatabases(rt.config).map((p) => limit(() => drainPrimary(rt, p, opts, replays))))
   const out = { replayed: 0, failed: 0, remaining: 0, unreachable: [] as string[] }
   for (const r of results) {
     out.replayed += r.replayed
@@ -173,13 +174,14 @@ async function acquirePrimary(rt: Runtime, p: PrimaryDatabase): Promise<PoolConn
   ]).finally(() => clearTimeout(timer))
 }
 
-async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions): Promise<{ primary: string; replayed: number; failed: number; remaining: number; unreachable: boolean }> {
+async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions, limit: ReturnType<typeof pLimit>): Promise<{ primary: string; replayed: number; failed: number; remaining: number; unreachable: boolean }> {
   const shape = await rowShape(rt)
   const log = opts.logger ?? rt.logger
   const journal = qualified(p.database, JOURNAL_TABLE)
   const deps = { rt, shape, timeoutMs: opts.secondaryTimeoutMs ?? 2_000, downHosts: new Set<string>() }
   let replayed = 0
   let failed = 0
+  const pool = poolFor(rt, p.host)
   let conn: PoolConnection
   try {
     conn = await acquirePrimary(rt, p)
@@ -226,12 +228,12 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions)
         list.push(e)
         byOrder.set(e.orderId, list)
       }
-      const replayOne = async (c: PoolConnection, orderId: string, entries: EntryRow[]) => {
+      const replayOne = async (orderId: string, entries: EntryRow[]) => {
         const secondaries = [...new Set(entries.flatMap((e) => e.secondaries))]
         const journaled = entries.flatMap((e) => [{ userId: e.userId, merchantId: e.merchantId }, ...(e.prevMerchantId ? [{ userId: e.userId, merchantId: e.prevMerchantId }] : [])])
         const primaryLocation = p.side === 'legacy' ? legacyLocation(rt.config) : shardLocation(rt.config, 'user', entries[0]!.userId)
         const ids = entries.map((e) => e.id)
-        const outcome = await replayOrder(deps, c, { primary: p, primaryLocation, orderId, secondaries, journaled, journalIds: ids })
+        const outcome = await replayOrder(deps, pool, { primary: p, primaryLocation, orderId, secondaries, journaled, journalIds: ids })
         if (outcome.ok) {
           replayed += ids.length
           await phase('drain.entry-replayed', { primary: p.name, orderId })
@@ -240,40 +242,26 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions)
         failed += ids.length
         const attempts = Math.max(...entries.map((e) => e.attempts)) + 1
         const delayMs = backoffDelay(attempts, opts.backoff ?? DEFAULT_BACKOFF, opts.random)
-        await c.query(`UPDATE ${journal} SET attempts = attempts + 1, last_error = ?, next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND WHERE id IN (?)`, [
+        await pool.query({ sql: `UPDATE ${journal} SET attempts = attempts + 1, last_error = ?, next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND WHERE id IN (?)`, timeout: PRIMARY_TIMEOUT_MS }, [
           outcome.failures[0]!.code.slice(0, 64),
           delayMs * 1000,
           ids,
         ])
         log.warn({ primary: p.name, orderId, failures: outcome.failures, attempts }, 'dual-write journal: replay failed; will retry')
       }
-      const width = Math.max(1, Math.min(opts.concurrency ?? 1, byOrder.size))
-      if (width === 1) {
-        for (const [orderId, entries] of byOrder) {
-          opts.signal?.throwIfAborted()
-          await replayOne(conn, orderId, entries)
-        }
-      } else {
-        // Orders are independent (each replay locks its own primary row and journal rows): spread
-        // them over `width` connections, each taking the next order when it is free.
-        const queue = [...byOrder]
-        // allSettled: every worker is done with its connection (the first one is this pass's) before anything is released.
-        const settled = await Promise.allSettled(
-          Array.from({ length: width }, async (_, i) => {
-            const c = i === 0 ? conn : await acquirePrimary(rt, p)
-            try {
-              for (let item = queue.shift(); item; item = queue.shift()) {
-                opts.signal?.throwIfAborted()
-                await replayOne(c, item[0], item[1])
-              }
-            } finally {
-              if (i !== 0) c.release()
-            }
+      // Orders are independent: replays run at once up to the pass's limit (shared by every
+      // primary), none holding a connection between its statements (replayOrder), so they never
+      // starve their own copies of connections.
+      const settled = await Promise.allSettled(
+        [...byOrder].map(([orderId, entries]) =>
+          limit(async () => {
+            opts.signal?.throwIfAborted()
+            await replayOne(orderId, entries)
           }),
-        )
-        const bad = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-        if (bad) throw bad.reason
-      }
+        ),
+      )
+      const bad = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (bad) throw bad.reason
     }
     const [[c]] = (await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${journal}`)) as unknown as [RowDataPacket[]]
     return { primary: p.name, replayed, failed, remaining: Number(c!.n), unreachable: false }

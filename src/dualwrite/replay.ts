@@ -16,7 +16,7 @@
  * copies run, so writers never wait on each other's copies and a pool can
  * never run dry with every connection held by a write waiting for another.
  */
-import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import type { StageState } from '../cutover/stages.js'
@@ -88,14 +88,16 @@ export function errorCode(err: unknown): string {
 }
 
 /**
- * Replays one order on `conn`, a connection to the primary's server that is
- * not in a transaction. Never throws for a secondary failure (it is reported);
- * throws only when the primary itself fails.
+ * Replays one order. Each primary statement borrows a connection from
+ * `primary` for itself alone: none is held while the copies run, so replays
+ * in parallel never starve the copies of connections on a host that serves
+ * both. Never throws for a secondary failure (it is reported); throws only
+ * when the primary itself fails.
  */
-export async function replayOrder(deps: ReplayDeps, conn: PoolConnection, req: ReplayRequest): Promise<ReplayOutcome> {
+export async function replayOrder(deps: ReplayDeps, primary: Pool, req: ReplayRequest): Promise<ReplayOutcome> {
   const { shape } = deps
   // A hung primary must not hang a drain: every primary statement is bounded too.
-  const q = <T>(sql: string, values: unknown[] = []) => conn.query<T & RowDataPacket[]>({ sql, timeout: PRIMARY_TIMEOUT_MS }, values)
+  const q = <T>(sql: string, values: unknown[] = []) => primary.query<T & RowDataPacket[]>({ sql, timeout: PRIMARY_TIMEOUT_MS }, values)
   const journal = qualified(req.primary.database, JOURNAL_TABLE)
   let ids = req.journalIds
   if (ids.length > 0) {
