@@ -18,6 +18,7 @@ import { checkExactlyOnce, type PresenceReport } from './exactly-once.js'
 import { startEventsCheck, startRelayKillSwitch, type EventsCheck, type EventsReport, type RelayKillSwitch } from './events-check.js'
 import { adminPool, checkServers, createLegacy, demoPrefix, legacyCeiling, removeFleet, writeDemoConfig } from './fleet.js'
 import { finished, shardctl, spawnTs, startService, type ServiceInstance } from './processes.js'
+import { readJournalDepth } from '../../src/dualwrite/journal.js'
 import { seedLegacy } from './seed.js'
 
 export interface RehearsalOptions {
@@ -62,6 +63,10 @@ export interface RehearsalReport {
   readonly stageMs: Readonly<Record<string, number>>
   readonly verifies: readonly VerifyRecord[]
   readonly fenceMs: number | null
+  /** How long every attempt of every move held writes (ms), in order. */
+  readonly fences?: readonly number[]
+  /** After the write switch: how long until the journal owed nothing older than 1 s (null: not reached). */
+  readonly journalSettleMs?: number | null
   readonly load: LoadReport | null
   readonly presence: PresenceReport | null
   /** The order-event check (absent in reports from before it existed). */
@@ -98,6 +103,8 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   }
   let removed: RehearsalReport['removed'] = null
   let fenceMs: number | null = null
+  const fences: number[] = []
+  let journalSettleMs: number | null = null
   let loadChild: ReturnType<typeof spawnTs> | undefined
   let loadDone: ReturnType<typeof finished> | undefined
 
@@ -138,17 +145,22 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       let r: MoveResult
       const refusals: string[] = []
       for (let attempt = 1; ; attempt++) {
-        r = await moveStage(rt!, { kind: 'advance', ...(percent !== undefined ? { percent } : {}), reason: 'shardkit demo rehearsal', actor: 'shardkit-demo', ackTimeoutMs: 5_000, drainTimeoutMs: 10_000 })
+        // The CLI's defaults: each attempt holds writes at most 1 s, an attempt over it reopens them and is retried.
+        r = await moveStage(rt!, { kind: 'advance', ...(percent !== undefined ? { percent } : {}), reason: 'shardkit demo rehearsal', actor: 'shardkit-demo' })
+        for (const f of r.fenceMsByAttempt) if (f !== null) fences.push(Math.round(f))
         if (r.outcome !== 'refused' || attempt >= 5) break
         refusals.push(r.reasons.join('; '))
         await sleep(500)
       }
       const ok = r.outcome === 'done'
+      if (ok && r.to?.stage === 'write-shards') journalSettleMs = await journalSettle(rt!)
       if (refusals.length > 0) o.log(`  refused ${refusals.length} time(s) first: ${refusals.at(-1)}`)
       if (ok && r.to) stageEntered.push([percent !== undefined ? `${r.to.stage} ${r.to.readPercent}%` : r.to.stage, performance.now()])
       // The fence that matters is the write-primary switch (read-shards -> write-shards).
       if (r.fenceMs !== null && r.to?.stage === 'write-shards') fenceMs = Math.round(r.fenceMs)
-      return { value: r, ok, detail: ok ? `now ${r.to?.stage}${r.to?.stage === 'read-shards' ? ` at ${r.to.readPercent}%` : ''} (v${r.to?.version})${r.fenceMs !== null ? `, fence held writes ${Math.round(r.fenceMs)} ms` : ''}` : `${r.outcome}: ${r.reasons.join('; ')}` }
+      const tries = r.attempts > 1 ? ` (attempt ${r.attempts}; earlier attempts held ${r.fenceMsByAttempt.slice(0, -1).map((f) => `${Math.round(f ?? 0)} ms`).join(', ')})` : ''
+      const settled = ok && r.to?.stage === 'write-shards' ? `; journal owed nothing older than 1 s after ${journalSettleMs} ms` : ''
+      return { value: r, ok, detail: ok ? `now ${r.to?.stage}${r.to?.stage === 'read-shards' ? ` at ${r.to.readPercent}%` : ''} (v${r.to?.version})${r.fenceMs !== null ? `, fence held writes ${Math.round(r.fenceMs)} ms` : ''}${tries}${settled}` : `${r.outcome}: ${r.reasons.join('; ')}` }
     })
 
   try {
@@ -282,6 +294,9 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   }
   await killSwitch?.close()
   await eventsCheck?.close(!o.keep).catch((err: unknown) => problems.push(`closing the event consumer: ${(err as Error).message}`))
+  const longest = Math.max(0, ...fences)
+  if (longest > 1_000) problems.push(`a fence held writes ${longest} ms (expected at most 1000 ms per attempt)`)
+  if (journalSettleMs !== null && journalSettleMs > 5_000) problems.push(`after the write switch the journal still owed entries for ${journalSettleMs} ms (expected under 5000 ms)`)
   if (load && load.errors > 0) problems.push(`${load.errors} failed requests (expected 0); e.g. ${load.failures.slice(0, 3).map((f) => `${f.op} ${f.status} ${f.error.slice(0, 120)}`).join(' | ')}`)
   await rt?.close()
   if (!o.keep) {
@@ -294,10 +309,21 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   }
   const stageMs: Record<string, number> = {}
   for (let i = 0; i + 1 < stageEntered.length; i++) stageMs[stageEntered[i]![0]] = Math.round(stageEntered[i + 1]![1] - stageEntered[i]![1])
-  return { prefix, configPath, orders: o.orders, rps: o.rps, steps, stageMs, verifies, fenceMs, load, presence, events, removed, totalMs: Math.round(performance.now() - t0), problems, ok: problems.length === 0 }
+  return { prefix, configPath, orders: o.orders, rps: o.rps, steps, stageMs, verifies, fenceMs, fences, journalSettleMs, load, presence, events, removed, totalMs: Math.round(performance.now() - t0), problems, ok: problems.length === 0 }
 }
 
 class StepFailed extends Error {}
+
+/** Time until the journal owes nothing older than 1 s (every write leaves an entry for the few ms its copies take); at most 30 s. */
+async function journalSettle(rt: Runtime): Promise<number> {
+  const t0 = performance.now()
+  while (performance.now() - t0 < 30_000) {
+    const d = await readJournalDepth(rt, { minAgeMs: 1_000 }).catch(() => undefined)
+    if (d && d.total === 0) break
+    await sleep(100)
+  }
+  return Math.round(performance.now() - t0)
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))

@@ -17,6 +17,12 @@ export function formatReport(r: RehearsalReport): string {
     for (const [k, v] of stages) out.push(`  ${k.padEnd(20)} ${secs(v).padStart(8)}`)
   }
   out.push('', `fence time (writes held at the write switch): ${r.fenceMs === null ? 'n/a (not reached)' : `${r.fenceMs} ms`}`)
+  if (r.fences && r.fences.length > 0) {
+    const s = [...r.fences].sort((a, b) => a - b)
+    const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]
+    out.push(`every move's fence (${s.length} attempts): p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${s[s.length - 1]} ms (budget 1000 ms per attempt)`)
+  }
+  if (r.journalSettleMs !== undefined && r.journalSettleMs !== null) out.push(`journal after the write switch: nothing older than 1 s owed after ${r.journalSettleMs} ms (expected under 5000 ms)`)
   if (r.load) {
     const l = r.load
     out.push(`requests served: ${l.requests} in ${l.seconds} s; failed: ${l.errors} (expected 0); skipped ticks: ${l.skipped}; orders created: ${l.created}`)

@@ -24,6 +24,7 @@ import { isShardkitError, ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified } from '../runtime/mysql.js'
 import { killServerStatement, poolFor } from '../dualwrite/connections.js'
+import { serverClock } from '../dualwrite/copy-bounds.js'
 import { primaryDatabases, type PrimaryDatabase } from '../dualwrite/placement.js'
 
 /** The fence table's name in every primary database. */
@@ -154,10 +155,13 @@ export async function raiseFences(rt: Runtime, opts: { currentVersion: number; t
       const h = { p, conn, done: false }
       held.push(h)
       await conn.query('SET SESSION innodb_lock_wait_timeout = ?', [waitSeconds])
+      const { flavor } = await serverClock(poolFor(rt, p.host), conn)
       await conn.beginTransaction()
       try {
+        // Bounded on the server too where it can be (MariaDB): the raise must not outlive its budget.
+        const bound = flavor === 'mariadb' ? `SET STATEMENT max_statement_time=${(opts.timeoutMs / 1000).toFixed(3)} FOR ` : ''
         await conn.query(
-          `INSERT INTO ${qualified(p.database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, ?, 'raised') ON DUPLICATE KEY UPDATE state = 'raised'`,
+          `${bound}INSERT INTO ${qualified(p.database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, ?, 'raised') ON DUPLICATE KEY UPDATE state = 'raised'`,
           [opts.currentVersion],
         )
       } catch (err) {
@@ -165,7 +169,8 @@ export async function raiseFences(rt: Runtime, opts: { currentVersion: number; t
         if (code === 'ER_NO_SUCH_TABLE') {
           throw new ShardkitError('PRECONDITION_FAILED', `${p.database} has no ${FENCE_TABLE} table; run \`shardctl provision\` first`, { primary: p.name, database: p.database }, { cause: err })
         }
-        if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED') {
+        // 1969: MariaDB's max_statement_time (mysql2 has no name for it).
+        if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === '1969') {
           throw new ShardkitError('SHARD_TIMEOUT', `writes in flight on ${p.name} held its fence past ${opts.timeoutMs} ms; the switch was aborted, retry it`, { primary: p.name }, { cause: err, retryable: true })
         }
         throw err

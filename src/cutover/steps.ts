@@ -80,6 +80,8 @@ export interface MoveResult {
   readonly instances: readonly InstanceAck[]
   /** Attempts made (an aborted attempt reopened writes at the old stage, and the next one started from there). */
   readonly attempts: number
+  /** How long each attempt held writes (ms, null where it raised no fence); `fenceMs` is the last one's. */
+  readonly fenceMsByAttempt: readonly (number | null)[]
   /** Things that went wrong after the commit point without undoing the move (an audit row that could not be written). */
   readonly warnings: readonly string[]
 }
@@ -173,7 +175,7 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
   const ackTimeoutMs = o.ackTimeoutMs ?? 2_000
   const drainTimeoutMs = o.drainTimeoutMs ?? 5_000
   const primaries = primaryDatabases(rt.config).map((p) => p.name)
-  const base = { kind: o.kind, forcedGuards: [] as string[], fenceMs: null, instances: [] as InstanceAck[], attempts: 0, warnings: [] as string[] }
+  const base = { kind: o.kind, forcedGuards: [] as string[], fenceMs: null, instances: [] as InstanceAck[], attempts: 0, warnings: [] as string[], fenceMsByAttempt: [] as (number | null)[] }
 
   if (o.dryRun) {
     const from = (await readDurableStage(rt))?.state ?? (await readStageState(rt))
@@ -192,9 +194,10 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
     await phase('cutover.locked', { kind: o.kind })
     const recovered = await recoverIfNeeded(rt, { actor, ackTimeoutMs, now, lock })
     if (recovered) {
-      return { ...base, outcome: 'recovered', from: recovered.from, to: recovered.to, target: null, guards: [], steps: [], pointOfNoReturn: null, reasons: [recovered.reason], fenceMs: recovered.fenceMs, attempts: 1 }
+      return { ...base, outcome: 'recovered', from: recovered.from, to: recovered.to, target: null, guards: [], steps: [], pointOfNoReturn: null, reasons: [recovered.reason], fenceMs: recovered.fenceMs, attempts: 1, fenceMsByAttempt: [recovered.fenceMs] }
     }
     let result: (MoveResult & { retryable: boolean }) | undefined
+    const held: (number | null)[] = []
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) {
         // The abort published the old stage again: let the instances take it before the next try.
@@ -203,6 +206,7 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
         await sleep(Math.min(1_000, 100 * attempt))
       }
       const r = { ...(await attemptMove(rt, o, { actor, now, lock, budget, ackTimeoutMs, drainTimeoutMs, primaries })), attempts: attempt }
+      held.push(r.fenceMs)
       if (result?.outcome === 'aborted' && r.outcome === 'refused') {
         // The retry was refused (say an instance still behind): report the abort, and why it was not retried.
         result = { ...result, attempts: attempt, reasons: [...result.reasons, `not tried again: ${r.reasons.join('; ')}`] }
@@ -213,7 +217,7 @@ export async function moveStage(rt: Runtime, o: MoveOptions): Promise<MoveResult
       rt.logger.warn({ attempt, of: attempts, reasons: result.reasons }, 'cutover: attempt aborted, writes reopened at the old stage; trying again')
     }
     const { retryable: _r, ...out } = result!
-    return out
+    return { ...out, fenceMsByAttempt: held }
   } finally {
     await lock.release().catch(() => undefined)
   }
@@ -232,7 +236,7 @@ interface AttemptContext {
 /** One attempt under the run lock. `retryable`: it aborted on something that a new attempt may not meet (budget, laggard, drain). */
 async function attemptMove(rt: Runtime, o: MoveOptions, x: AttemptContext): Promise<MoveResult & { retryable: boolean }> {
   const { actor, now, lock, budget } = x
-  const base = { kind: o.kind, forcedGuards: [] as string[], fenceMs: null, instances: [] as InstanceAck[], attempts: 0, warnings: [] as string[], retryable: false }
+  const base = { kind: o.kind, forcedGuards: [] as string[], fenceMs: null, instances: [] as InstanceAck[], attempts: 0, warnings: [] as string[], fenceMsByAttempt: [] as (number | null)[], retryable: false }
   const durable = await readDurableStage(rt)
   const from = durable?.state ?? INITIAL_STAGE_STATE
   const expect: DurableExpectation = { version: durable ? durable.state.version : null, lockToken: lock.token }

@@ -10,6 +10,7 @@ import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { CONTROL_TABLES, ORDER_DB_TABLES, PRIMARY_TABLES } from '../control/tables.js'
+import { FENCE_TABLE } from '../cutover/fence.js'
 import { DIMENSIONS } from '../router/shard-function.js'
 import { expectedShape, needsMerchantIndex, shapeDifferences, shardTableDDL, type TableShape } from './shard-ddl.js'
 
@@ -180,6 +181,14 @@ export async function provision(rt: Runtime, opts: ProvisionOptions = {}): Promi
         }),
       ),
     )
+  }
+  if (!dryRun) {
+    // Every fence row exists from the start, open at version 0 (what an instance at legacy v0 passes):
+    // a first switch that had to insert them waited behind the gap locks of every write in flight, and
+    // under steady writes those never all end at once. A row that exists is left as it is.
+    for (const { server: s, database } of primaries.values()) {
+      await s.pool.query(`INSERT IGNORE INTO ${qualified(database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, 0, 'open')`)
+    }
   }
   const order = (i: ProvisionItem) => `${i.kind}/${i.host}/${i.database}/${i.table ?? ''}`
   created.sort((a, b) => order(a).localeCompare(order(b)))
