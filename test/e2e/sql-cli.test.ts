@@ -81,7 +81,7 @@ describe('shardctl sql lint', () => {
     expect(out.summary.user).toEqual({ digests: 1, statements: 2 })
     expect(out.summary.unsupported).toEqual({ digests: 2, statements: 2 })
     for (const d of out.digests) {
-      expect(Object.keys(d).filter((k) => k !== 'error')).toEqual(['digest', 'example', 'count', 'class', 'dimension', 'shards', 'reasons', 'suggestion'])
+      expect(Object.keys(d).filter((k) => k !== 'error')).toEqual(['digest', 'example', 'count', 'class', 'dimension', 'shards', 'reasons', 'suggestion', 'classes'])
     }
     expect(out.digests.find((d: { class: string }) => d.class === 'multi')).toMatchObject({ dimension: 'user', shards: 3 })
     expect(out.digests.find((d: { reasons: string[] }) => d.reasons.includes('shard-key-update'))).toBeTruthy()

@@ -1,0 +1,108 @@
+/**
+ * Small readers of node-sql-parser's AST (MySQL dialect) shared by the
+ * classifier, the join check and the merge planner. Pure.
+ */
+import type { SqlLayout } from './types.js'
+
+/** An AST node as node-sql-parser builds it. */
+export type Node = Record<string, any>
+
+/** True for a non-null object. */
+export const isObj = (v: unknown): v is Node => typeof v === 'object' && v !== null
+
+/** A key value found in the statement: a literal's text, or null for a placeholder. */
+export type KeyValue = string | null
+
+/** A table reference: which table, its alias, and how deep in subqueries it sits. */
+export interface TableRef {
+  readonly db: string | null
+  readonly table: string
+  readonly as: string | null
+  readonly depth: number
+}
+
+/** Every table reference in the tree, with whether it sits inside a subquery (UNION branches are walked by the caller). */
+export function tableRefs(node: unknown, depth: number, out: TableRef[]): void {
+  if (Array.isArray(node)) { for (const x of node) tableRefs(x, depth, out); return }
+  if (!isObj(node)) return
+  for (const key of Object.keys(node)) {
+    if (key === '_next') continue
+    const v = node[key]
+    if ((key === 'from' || key === 'table') && Array.isArray(v)) {
+      for (const t of v) {
+        // DELETE lists its target in `table` (addition: true) and again in `from`
+        if (isObj(t) && t.addition === true) continue
+        if (isObj(t) && typeof t.table === 'string') out.push({ db: t.db ?? null, table: t.table, as: t.as ?? null, depth })
+        else tableRefs(t, depth, out)
+        if (isObj(t) && isObj(t.expr)) tableRefs(t.expr, depth + 1, out)
+        if (isObj(t) && t.on) tableRefs(t.on, depth, out)
+      }
+    } else if (key === 'ast' && isObj(v)) tableRefs(v, depth + 1, out)
+    else if (isObj(v) && v.type === 'select' && key !== 'values') tableRefs(v, depth + 1, out)
+    else if (isObj(v) || Array.isArray(v)) tableRefs(v, depth, out)
+  }
+}
+
+/** Whether any node in the tree satisfies `pred` (UNION branches included). */
+export function anyNode(node: unknown, pred: (n: Node) => boolean): boolean {
+  if (Array.isArray(node)) return node.some((x) => anyNode(x, pred))
+  if (!isObj(node)) return false
+  if (pred(node)) return true
+  for (const k of Object.keys(node)) if (anyNode(node[k], pred)) return true
+  return false
+}
+
+/** The upper-case name of a function or aggregate node, or ''. */
+export function fnName(n: Node): string {
+  if (n.type === 'aggr_func') return String(n.name).toUpperCase()
+  if (n.type !== 'function') return ''
+  const name = n.name
+  if (typeof name === 'string') return name.toUpperCase()
+  const parts = name?.name
+  return Array.isArray(parts) && parts.length > 0 ? String(parts[parts.length - 1].value).toUpperCase() : ''
+}
+
+/**
+ * A literal's text as a key value, null for a placeholder, undefined for
+ * anything that is not a plain number or string (NULL, hex, expressions).
+ * Numbers above 2^53 come from the parser as `bigint` nodes with their digits.
+ */
+export function literalText(n: Node): KeyValue | undefined {
+  if (n.type === 'number' || n.type === 'bigint' || n.type === 'single_quote_string' || n.type === 'double_quote_string' || n.type === 'string') return String(n.value)
+  if (n.type === 'param' || (n.type === 'origin' && n.value === '?')) return null
+  return undefined
+}
+
+/** The names (table and aliases, lower-case) by which the statement refers to the sharded table. */
+export function shardedNames(layout: SqlLayout, refs: readonly TableRef[]): Set<string> {
+  const names = new Set<string>([layout.table.toLowerCase()])
+  for (const r of refs) if (r.as) names.add(r.as.toLowerCase())
+  return names
+}
+
+/** Whether a table reference is the sharded table. */
+export function isShardedRef(layout: SqlLayout, r: { db: string | null; table: string }): boolean {
+  return r.table.toLowerCase() === layout.table.toLowerCase() && (r.db == null || r.db.toLowerCase() === layout.database.toLowerCase())
+}
+
+/** A matcher for `column` of the sharded table (unqualified, or qualified by one of `names`). */
+export function columnMatcher(names: ReadonlySet<string>, column: string): (n: Node) => boolean {
+  const c = column.toLowerCase()
+  return (n) => n.type === 'column_ref' && typeof n.column === 'string' && n.column.toLowerCase() === c && (n.table == null || names.has(String(n.table).toLowerCase()))
+}
+
+/** The terms of a top-level AND chain (one term when the expression is not an AND). */
+export function andTerms(expr: unknown): Node[] {
+  if (!isObj(expr)) return []
+  if (expr.type === 'binary_expr' && String(expr.operator).toUpperCase() === 'AND' ) return [...andTerms(expr.left), ...andTerms(expr.right)]
+  return [expr]
+}
+
+/** Structural equality of two expressions (source locations and parentheses ignored). */
+export function sameExpr(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b)
+}
+
+function canonical(n: unknown): string {
+  return JSON.stringify(n, (k, v) => (k === 'loc' || k === 'parentheses' || k === 'collate' ? undefined : typeof v === 'string' && (k === 'column' || k === 'table' || k === 'name' || k === 'value') ? v.toLowerCase() : v))
+}
