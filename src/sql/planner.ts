@@ -82,7 +82,11 @@ function shardOfValue(config: ShardkitConfig, dimension: Classification['dimensi
   // MySQL compares '007' = 7, but the router takes canonical digits only: such a key is left to run time
   if (k === null || !DECIMAL.test(k) || BigInt(k) >= 2n ** 63n) return { shard: null, lookup: false }
   if (dimension !== 'order') return { shard: shardOfKey(k), lookup: false }
-  if (classifyId(k, config.legacy.idCeiling) !== 'legacy') return { shard: shardFieldUnchecked(k), lookup: false }
+  if (classifyId(k, config.legacy.idCeiling) !== 'legacy') {
+    // a shard field of 120..127 was never generated: no shard holds such an id
+    const shard = shardFieldUnchecked(k)
+    return { shard: shard < LOGICAL_SHARDS ? shard : null, lookup: false }
+  }
   return { shard: lookup ? lookup(k) : null, lookup: true }
 }
 
