@@ -106,3 +106,54 @@ export function sameExpr(a: unknown, b: unknown): boolean {
 function canonical(n: unknown): string {
   return JSON.stringify(n, (k, v) => (k === 'loc' || k === 'parentheses' || k === 'collate' ? undefined : typeof v === 'string' && (k === 'column' || k === 'table' || k === 'name' || k === 'value') ? v.toLowerCase() : v))
 }
+
+const isLogical = (n: unknown, op?: string): n is Node => isObj(n) && n.type === 'binary_expr' && (op ? String(n.operator).toUpperCase() === op : ['AND', 'OR'].includes(String(n.operator).toUpperCase()))
+
+/**
+ * node-sql-parser 5 reads `a OR b AND c` as `(a OR b) AND c`: it chains AND
+ * and OR left to right at one precedence. This rebuilds every unparenthesised
+ * chain with SQL's precedence (AND before OR), in place, so a key equality is
+ * an AND term only where the server sees one. Source text is unaffected (the
+ * planner renders its own parse, which prints back as written).
+ */
+export function normalizeLogic(node: unknown): void {
+  if (Array.isArray(node)) { for (const x of node) normalizeLogic(x); return }
+  if (!isObj(node)) return
+  for (const k of Object.keys(node)) {
+    const v = node[k]
+    if (isLogical(v)) node[k] = rebuildChain(v)
+    normalizeLogic(node[k])
+  }
+}
+
+function rebuildChain(root: Node): Node {
+  const operands: Node[] = []
+  const ops: string[] = []
+  const walk = (n: Node, top: boolean): void => {
+    if (isLogical(n) && (top || !n.parentheses)) {
+      walk(n.left, false)
+      ops.push(String(n.operator).toUpperCase())
+      walk(n.right, false)
+    } else operands.push(n)
+  }
+  walk(root, true)
+  const and = (xs: Node[]): Node => xs.reduce((l, r) => ({ type: 'binary_expr', operator: 'AND', left: l, right: r }))
+  const groups: Node[][] = [[operands[0]!]]
+  ops.forEach((op, i) => {
+    if (op === 'OR') groups.push([operands[i + 1]!])
+    else groups[groups.length - 1]!.push(operands[i + 1]!)
+  })
+  const rebuilt = groups.map(and).reduce((l, r) => ({ type: 'binary_expr', operator: 'OR', left: l, right: r }))
+  if (root.parentheses) rebuilt.parentheses = true
+  return rebuilt
+}
+
+/** Operators node-sql-parser 5 reads at the wrong precedence (`a = 1 XOR b = 2` becomes `a = (1 XOR b) = 2`). */
+export function misreadOperator(ast: unknown): string | null {
+  let found: string | null = null
+  anyNode(ast, (n) => {
+    if (n.type === 'binary_expr' && ['XOR', '||', '&&'].includes(String(n.operator).toUpperCase())) found = String(n.operator).toUpperCase()
+    return found !== null
+  })
+  return found
+}

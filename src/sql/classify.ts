@@ -10,7 +10,7 @@
  * reads across shards must have an exact merge (merge-spec.ts).
  */
 import { LOGICAL_SHARDS } from '../router/shard-function.js'
-import { anyNode, columnMatcher, fnName, isObj, isShardedRef, literalText, shardedNames, tableRefs, type KeyValue, type Node, type TableRef } from './ast.js'
+import { anyNode, columnMatcher, fnName, isObj, isShardedRef, literalText, misreadOperator, normalizeLogic, shardedNames, tableRefs, type KeyValue, type Node, type TableRef } from './ast.js'
 import { joinStaysOnShard } from './joins.js'
 import { AFFECTED_MERGE, planMerge, type MergeSpec } from './merge-spec.js'
 import type { Reason } from './reasons.js'
@@ -71,7 +71,8 @@ function route(where: unknown, ctx: Ctx, allowed: readonly KeyDimension[]): { di
 const dedupe = (xs: Reason[]): Reason[] => [...new Set(xs)]
 
 /**
- * Classifies one statement's AST (node-sql-parser, MySQL dialect).
+ * Classifies one statement's AST (node-sql-parser, MySQL dialect). The AST's
+ * AND/OR chains are rebuilt with SQL's precedence first (in place).
  * @example classifyAst(parser.astify('SELECT * FROM orders WHERE user_id = 5'), layout).class // 'user'
  */
 export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
@@ -80,6 +81,13 @@ export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
     ast = ast[0]
   }
   if (!isObj(ast)) return verdict('unparsed', 'other', ['several-statements'])
+  const misread = misreadOperator(ast)
+  if (misread) return { ...verdict('unparsed', 'other', ['parse-error']), error: `the SQL parser reads ${misread} at the wrong precedence, so this statement cannot be judged: write it with AND / OR / parentheses` } as Classification
+  normalizeLogic(ast)
+  return classifyNormal(ast, layout)
+}
+
+function classifyNormal(ast: Node, layout: SqlLayout): Classification {
   if (ast.type === 'select' && isObj(ast._next)) return classifyUnion(ast, layout)
   const type = String(ast.type)
   const refs: TableRef[] = []
@@ -159,7 +167,7 @@ function classifyUnion(ast: Node, layout: SqlLayout): Classification {
     branches.push({ ...n, _next: null, set_op: null })
     if (isObj(n._next)) ops.push(String(n.set_op ?? 'union').toLowerCase())
   }
-  const vs = branches.map((b) => classifyAst(b, layout))
+  const vs = branches.map((b) => classifyNormal(b, layout))
   const failing = vs.filter((v) => v.class === 'unsupported' || v.class === 'unparsed')
   if (failing.length > 0) {
     const why = dedupe(failing.flatMap((v) => v.reasons.filter((r) => !ADVISORY_REASONS.has(r))))

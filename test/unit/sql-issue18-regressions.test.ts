@@ -151,3 +151,18 @@ describe('issue 18, found while fixing: an order id above 2^53 still routes', ()
     expect(cls('SELECT * FROM orders WHERE order_id = 7205759403792793601')).toMatchObject({ class: 'order', keys: ['7205759403792793601'] })
   })
 })
+
+describe('issue 18, found by the oracle: node-sql-parser reads `a OR b AND c` as `(a OR b) AND c`', () => {
+  it.each([
+    ["SELECT * FROM orders WHERE status = 'paid' OR merchant_id = 9 AND user_id = 5", 'scatter'],
+    ["UPDATE orders SET note = 'changed' WHERE merchant_id IN (3) OR merchant_id = 3 AND order_id = 55", 'unsupported'],
+    ['SELECT * FROM orders WHERE user_id = 5 AND status = 1 OR user_id = 5', 'user'],
+    ['SELECT * FROM orders WHERE (user_id = 5 OR user_id = 6) AND merchant_id = 3', 'merchant'],
+  ])('%s is %s', (sql, expected) => {
+    expect(cls(sql).class).toBe(expected)
+  })
+
+  it('XOR, || and && (which the parser misreads entirely) are not judged', () => {
+    for (const op of ['XOR', '||', '&&']) expect(cls(`SELECT * FROM orders WHERE status = 'x' ${op} user_id = 5`)).toMatchObject({ class: 'unparsed', error: expect.stringContaining('wrong precedence') })
+  })
+})
