@@ -25,7 +25,8 @@ export interface TableRef {
 export function tableRefs(node: unknown, depth: number, out: TableRef[]): void {
   if (Array.isArray(node)) { for (const x of node) tableRefs(x, depth, out); return }
   if (!isObj(node)) return
-  for (const key of Object.keys(node)) {
+  // for-in, not Object.keys: the walks run per statement and the key arrays were most of the garbage
+  for (const key in node) {
     if (key === '_next') continue
     const v = node[key]
     if ((key === 'from' || key === 'table') && Array.isArray(v)) {
@@ -48,7 +49,7 @@ export function anyNode(node: unknown, pred: (n: Node) => boolean): boolean {
   if (Array.isArray(node)) return node.some((x) => anyNode(x, pred))
   if (!isObj(node)) return false
   if (pred(node)) return true
-  for (const k of Object.keys(node)) if (anyNode(node[k], pred)) return true
+  for (const k in node) if (anyNode(node[k], pred)) return true
   return false
 }
 
@@ -119,7 +120,7 @@ const isLogical = (n: unknown, op?: string): n is Node => isObj(n) && n.type ===
 export function normalizeLogic(node: unknown): void {
   if (Array.isArray(node)) { for (const x of node) normalizeLogic(x); return }
   if (!isObj(node)) return
-  for (const k of Object.keys(node)) {
+  for (const k in node) {
     const v = node[k]
     if (isLogical(v)) node[k] = rebuildChain(v)
     normalizeLogic(node[k])

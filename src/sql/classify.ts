@@ -87,6 +87,11 @@ export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
   return classifyNormal(ast, layout)
 }
 
+/** Classifies an AST whose AND/OR precedence is already right (fast-parse.ts builds it so). */
+export function classifyNormalized(ast: Node, layout: SqlLayout): Classification {
+  return classifyNormal(ast, layout)
+}
+
 function classifyNormal(ast: Node, layout: SqlLayout): Classification {
   if (ast.type === 'select' && isObj(ast._next)) return classifyUnion(ast, layout)
   const type = String(ast.type)

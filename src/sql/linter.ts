@@ -8,8 +8,9 @@
  * number of digests and patterns kept is bounded; past the digest bound,
  * statements are counted as overflow.
  */
-import { classifyAst, type Classification, type SqlClass, type SqlLayout, type KeyDimension } from './classify.js'
+import { classifyAst, classifyNormalized, type Classification, type SqlClass, type SqlLayout, type KeyDimension } from './classify.js'
 import { digestOf, LiteralCapture } from './digest.js'
+import { fastParse } from './fast-parse.js'
 import { parseStatement } from './parse.js'
 import { advise, type Reason } from './reasons.js'
 import { TransactionTracker, type CrossTransaction } from './transactions.js'
@@ -72,8 +73,14 @@ export interface SqlLinterOptions {
   readonly maxPatternsPerDigest?: number
 }
 
-/** Classifies one statement text (parse + classify); unparsed statements carry the parser's message. */
+/**
+ * Classifies one statement text (parse + classify); unparsed statements carry
+ * the parser's message. Plain statements take the fast parser (fast-parse.ts),
+ * the rest node-sql-parser.
+ */
 export function classifyStatement(sql: string, layout: SqlLayout): Verdict {
+  const fast = fastParse(sql)
+  if (fast) return classifyNormalized(fast, layout)
   const parsed = parseStatement(sql)
   if (!parsed.ok) {
     return { class: 'unparsed', dimension: null, keys: [], maxShards: null, reasons: ['parse-error'], suggestion: advise('unparsed', ['parse-error'], null), merge: null, mergePlan: null, kind: 'other', error: parsed.message }
