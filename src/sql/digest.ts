@@ -51,18 +51,28 @@ export class LiteralCapture {
   pattern(): string | null {
     if (!this.exact) return null
     let out = ''
-    let seen: Map<string, number> | null = null
-    for (let k = 0; k < this.lits.length; k++) {
-      const lit = this.lits[k]!
+    const lits = this.lits
+    // few literals (the usual case): compare pairwise; many: a map
+    const seen: Map<string, number> | null = lits.length > 12 ? new Map() : null
+    for (let k = 0; k < lits.length; k++) {
+      const lit = lits[k]!
       const kind = lit.charCodeAt(0)
       out += lit[0]
       // i, b, d, s carry a value: equal values (5 and '5' alike) are what routing depends on
       if (kind === 105 || kind === 98 || kind === 100 || kind === 115) {
-        const v = lit.slice(1)
-        seen ??= new Map()
-        const first = seen.get(v)
-        if (first === undefined) seen.set(v, k)
-        else out += first
+        let first = -1
+        if (seen) {
+          const v = lit.slice(1)
+          first = seen.get(v) ?? -1
+          if (first < 0) seen.set(v, k)
+        } else {
+          for (let j = 0; j < k && first < 0; j++) {
+            const o = lits[j]!
+            const ok = o.charCodeAt(0)
+            if ((ok === 105 || ok === 98 || ok === 100 || ok === 115) && sameValue(o, lit)) first = j
+          }
+        }
+        if (first >= 0) out += first
       } else if (kind === 88) out += lit.slice(1)
       out += ','
     }
@@ -78,11 +88,22 @@ export class LiteralCapture {
   }
 }
 
+/** Whether two captured literals carry the same value (their kind letters may differ: 5 and '5'). */
+function sameValue(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 1; i < a.length; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false
+  return true
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const PLAIN_DIGITS = /^[0-9]+$/
 
 /** The kind+value of a number token (with its sign when one is attached), or null when the parser's value is not certain. */
 function numberLiteral(text: string): string | null {
-  const neg = text.charCodeAt(0) === 45
+  // the common case first: plain digits, no leading zero, below 2^53 (the text is the parsed value)
+  const c0 = text.charCodeAt(0)
+  if (text.length <= 15 && c0 >= 49 && c0 <= 57 && PLAIN_DIGITS.test(text)) return 'i' + text
+  const neg = c0 === 45
   const digits = neg ? text.slice(1) : text
   if (/^[0-9]+$/.test(digits)) {
     if (digits.length <= 15 || BigInt(digits) < MAX_SAFE) return 'i' + String(Number(text) + 0)

@@ -166,3 +166,33 @@ describe('issue 18, found by the oracle: node-sql-parser reads `a OR b AND c` as
     for (const op of ['XOR', '||', '&&']) expect(cls(`SELECT * FROM orders WHERE status = 'x' ${op} user_id = 5`)).toMatchObject({ class: 'unparsed', error: expect.stringContaining('wrong precedence') })
   })
 })
+
+describe('issue 18 case 2, the literal pattern behind per-statement verdicts', () => {
+  const digestOfOne = (stmts: string[]) => {
+    const l = new SqlLinter(layout)
+    for (const s of stmts) l.add(s)
+    return l.report().digests
+  }
+
+  it("5 and '5' are one value to routing; '1' and 2 are two", () => {
+    const [d] = digestOfOne(["SELECT * FROM orders WHERE user_id IN ('5', 5)", "SELECT * FROM orders WHERE user_id IN ('1', 2)"])
+    expect(d).toMatchObject({ count: 2, class: 'multi', classes: { user: 1, multi: 1 } })
+  })
+
+  it('a long list (a map, not pairwise compares) of one repeated user is one shard; with one other user it is two', () => {
+    const same = Array(14).fill('7').join(', ')
+    const other = [...Array(13).fill('7'), '8'].join(', ')
+    const [d] = digestOfOne([`SELECT * FROM orders WHERE user_id IN (${same})`, `SELECT * FROM orders WHERE user_id IN (${other})`])
+    expect(d).toMatchObject({ count: 2, class: 'multi', shards: 2, classes: { user: 1, multi: 1 } })
+  })
+
+  it('NULL where a key goes is not a key: the digest counts both verdicts', () => {
+    const [d] = digestOfOne(["UPDATE orders SET note = 'x' WHERE user_id = 5", "UPDATE orders SET note = 'x' WHERE user_id = NULL"])
+    expect(d).toMatchObject({ count: 2, class: 'unsupported', reasons: ['write-without-shard-key'], classes: { user: 1, unsupported: 1 } })
+  })
+
+  it('two folded lists with the same total of items but other lengths are told apart', () => {
+    const [d] = digestOfOne(['SELECT * FROM orders WHERE user_id IN (1, 1) AND merchant_id IN (2, 3, 4)', 'SELECT * FROM orders WHERE user_id IN (1, 2, 3) AND merchant_id IN (4, 4)'])
+    expect(d).toMatchObject({ count: 2, classes: { user: 1, merchant: 1 } })
+  })
+})
