@@ -3,9 +3,13 @@
  * test of issue 18: predicates on user_id / merchant_id / order_id and other
  * columns combined with AND, OR, NOT and IN; self-joins tied or not by the
  * user; aggregates with and without GROUP BY; ORDER BY on unique columns
- * (so an order is one order); LIMIT and OFFSET; UPDATE and DELETE.
+ * (so an order is one order); LIMIT and OFFSET; UPDATE and DELETE; UNION ALL;
+ * INSERT of one or several rows with fresh order ids (made as the id
+ * generator makes them, so each id's shard field is its user's shard).
  */
 import fc from 'fast-check'
+import { encodeId } from '../../src/idgen/layout.js'
+import { shardOfKey } from '../../src/router/shard-function.js'
 
 /** Values the grammar draws from (rows exist for most; some match nothing). */
 export interface GrammarValues {
@@ -74,5 +78,11 @@ export function statementArbitrary(v: GrammarValues): fc.Arbitrary<string> {
   ).map(([on, j, w]) => `SELECT a.order_id, b.order_id FROM orders a ${j} orders b ON ${on} WHERE ${w}`)
   const writes = fc.tuple(fc.constantFrom("UPDATE orders SET note = 'changed' WHERE", 'DELETE FROM orders WHERE'), where, fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }))
     .map(([head, w, l]) => `${head} ${w}${l ? ` LIMIT ${l}` : ''}`)
-  return fc.oneof(rows, rows, aggregates, groups, joins, writes)
+  const unions = fc.tuple(fc.constantFrom('order_id, user_id', 'order_id, status, total_cents'), where, where, fc.constantFrom('UNION ALL', 'UNION'))
+    .map(([cols, a, b, op]) => `SELECT ${cols} FROM orders WHERE ${a} ${op} SELECT ${cols} FROM orders WHERE ${b}`)
+  const insertRow = fc.tuple(fc.constantFrom(...v.users), fc.constantFrom(...v.merchants), fc.integer({ min: 1, max: 2 ** 20 }), fc.integer({ min: 1, max: 99_999 }))
+    .map(([u, m, t, cents]) => `(${encodeId({ time: 40_000_000_000 + t, worker: 9, sequence: t % 128, shard: shardOfKey(u) })}, ${u}, ${m}, 'new', ${cents}, '[]', NOW(3), NOW(3))`)
+  const inserts = fc.array(insertRow, { minLength: 1, maxLength: 3 })
+    .map((rs) => `INSERT INTO orders (order_id, user_id, merchant_id, status, total_cents, items, created_at, updated_at) VALUES ${rs.join(', ')}`)
+  return fc.oneof(rows, rows, aggregates, groups, joins, writes, unions, inserts)
 }
