@@ -21,13 +21,12 @@ export interface TableRef {
   readonly depth: number
 }
 
-/** Every table reference in the tree, with whether it sits inside a subquery (UNION branches are walked by the caller). */
+/** Every table reference in the tree, with whether it sits inside a subquery (a top-level UNION is split by the caller first). */
 export function tableRefs(node: unknown, depth: number, out: TableRef[]): void {
   if (Array.isArray(node)) { for (const x of node) tableRefs(x, depth, out); return }
   if (!isObj(node)) return
   // for-in, not Object.keys: the walks run per statement and the key arrays were most of the garbage
   for (const key in node) {
-    if (key === '_next') continue
     const v = node[key]
     if ((key === 'from' || key === 'table') && Array.isArray(v)) {
       for (const t of v) {

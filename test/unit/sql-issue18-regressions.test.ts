@@ -196,3 +196,9 @@ describe('issue 18 case 2, the literal pattern behind per-statement verdicts', (
     expect(d).toMatchObject({ count: 2, classes: { user: 1, merchant: 1 } })
   })
 })
+
+describe('issue 18: UNION handling keeps counting the second branch of a UNION inside a subquery', () => {
+  it('SELECT ... WHERE user_id = 5 AND order_id IN (SELECT 1 UNION SELECT order_id FROM orders WHERE merchant_id = 3) is not single-shard', () => {
+    expect(cls('SELECT * FROM orders WHERE user_id = 5 AND order_id IN (SELECT 1 UNION SELECT order_id FROM orders WHERE merchant_id = 3)').class).toBe('unsupported')
+  })
+})
