@@ -23,7 +23,16 @@ const KEYWORDS = new Set(('select from where and or not in is null like between 
   'ignore quick delayed duplicate sql_calc_found_rows straight sql_no_cache sql_cache returning into outfile dumpfile table database schema ' +
   'date time timestamp year month day hour minute second week quarter char character varchar int integer bigint decimal numeric float double real ' +
   'add alter create drop rename truncate call do handler load status_only convert cast if ifnull nullif coalesce match against ' +
-  'separator value').split(' '))
+  'separator value boolean cascade except explain full lateral read recursive show write ' +
+  'accessible analyze before blob both check condition constraint continue current_date current_time current_timestamp current_user cursor databases ' +
+  'day_hour day_microsecond day_minute day_second dec declare delayed describe deterministic distinctrow drop dual each elseif enclosed escaped exit ' +
+  'fetch float4 float8 force foreign fulltext function generated get go grant grouping groups hour_microsecond hour_minute hour_second infile inout ' +
+  'insensitive intersect int1 int2 int3 int4 int8 iterate json_table keys kill lag last_value lead leading leave lines linear localtime ' +
+  'localtimestamp long longblob longtext loop master_bind maxvalue mediumblob mediumint mediumtext middleint minute_microsecond minute_second minus ' +
+  'modifies no_write_to_binlog nth_value ntile of optimize optimizer_costs option optionally out outfile percent_rank precision procedure purge rank ' +
+  'reads read_write references release repeat require resignal restrict return revoke row_number schemas sensitive signal smallint spatial ' +
+  'specific sql sqlexception sqlstate sqlwarning sql_big_result ssl starting stored terminated tinyblob tinyint tinytext to trailing trigger ' +
+  'unlock unsigned usage use utc_date utc_time utc_timestamp varbinary varcharacter varying virtual vector while year_month zerofill').split(' '))
 
 function tokenize(sql: string): Tok[] | null {
   const out: Tok[] = []
