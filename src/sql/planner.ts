@@ -147,7 +147,10 @@ function rowsForShard(ast: unknown, keep: readonly boolean[]): unknown {
 }
 
 /**
- * Plans one statement against the sharded layout at a cutover stage.
+ * Plans one statement against the sharded layout at a cutover stage. A read
+ * across shards carries `mergePlan`, which `mergeShardRows` runs over the
+ * targets' results. With `opts.lookup` (the legacy id lookup), legacy order
+ * ids get their shard too; without it their plan says `lookup: true`.
  * @throws ShardkitError `USAGE` when params do not match the placeholders or the stage is unknown
  * @example planStatement(config, 'SELECT * FROM orders WHERE user_id = ?', ['42']).shards // [42]
  */
