@@ -2,100 +2,32 @@
  * Classifies one parsed statement against the sharded layout (pure, on
  * node-sql-parser's AST): which dimension and how many shards serve it, or
  * why the sharded layout cannot serve it, and what to write instead.
+ *
+ * The rule it never breaks: a statement is called single-shard only when
+ * every row it reads or changes belongs to one key of one dimension, so
+ * running it on that key's shard gives the single-database result. Joins
+ * must tie every table by a key equality in plain AND terms (joins.ts);
+ * reads across shards must have an exact merge (merge-spec.ts).
  */
 import { LOGICAL_SHARDS } from '../router/shard-function.js'
-import { advise, type Reason } from './reasons.js'
+import { anyNode, columnMatcher, fnName, isObj, isShardedRef, literalText, misreadOperator, normalizeLogic, shardedNames, tableRefs, type KeyValue, type Node, type TableRef } from './ast.js'
+import { joinStaysOnShard } from './joins.js'
+import { AFFECTED_MERGE, planMerge, type MergeSpec } from './merge-spec.js'
+import type { Reason } from './reasons.js'
+import { SQL_CLASSES, type KeyDimension, type SqlClass, type SqlLayout } from './types.js'
+import { classifyInsert } from './classify-insert.js'
+import { ADVISORY_REASONS, distinctCount, verdict, type Classification, type Ctx } from './verdict.js'
 
-/** The classes of the issue: one shard of a dimension, several, all, none possible, or not on the sharded table. */
-export type SqlClass = 'user' | 'merchant' | 'order' | 'multi' | 'scatter' | 'unsupported' | 'other' | 'unparsed'
-export const SQL_CLASSES: readonly SqlClass[] = ['user', 'merchant', 'order', 'multi', 'scatter', 'unsupported', 'other', 'unparsed']
-export type KeyDimension = 'user' | 'merchant' | 'order'
-
-/** What the classifier needs to know about the sharded table (from ShardkitConfig.legacy). */
-export interface SqlLayout {
-  readonly database: string
-  readonly table: string
-  readonly userColumn: string
-  readonly merchantColumn: string
-  readonly primaryKey: string
-  /** Unique keys other than the primary key, as column lists (from schema lint); default none. */
-  readonly uniqueKeys?: readonly (readonly string[])[]
-}
-
-/** A key value found in the statement: a literal's text, or null for a placeholder. */
-export type KeyValue = string | null
-
-/** The verdict for one statement. */
-export interface Classification {
-  readonly class: SqlClass
-  readonly dimension: KeyDimension | null
-  /** Key values that route the statement (for user/merchant/order/multi). */
-  readonly keys: readonly KeyValue[]
-  /** Shards touched at most (1, n for multi, 120 for scatter; null when unknown). */
-  readonly maxShards: number | null
-  readonly reasons: readonly Reason[]
-  readonly suggestion: string
-  /** The merge step a scatter or multi read needs, if any. */
-  readonly merge: string | null
-  readonly kind: 'read' | 'write' | 'other'
-}
-
-type Node = Record<string, any>
-
-const isObj = (v: unknown): v is Node => typeof v === 'object' && v !== null
-
-/** Every table reference in the tree, with whether it sits inside a subquery. */
-function tableRefs(node: unknown, depth: number, out: { db: string | null; table: string; as: string | null; depth: number }[]): void {
-  if (Array.isArray(node)) { for (const x of node) tableRefs(x, depth, out); return }
-  if (!isObj(node)) return
-  for (const key of Object.keys(node)) {
-    const v = node[key]
-    if ((key === 'from' || key === 'table') && Array.isArray(v)) {
-      for (const t of v) {
-        // DELETE lists its target in `table` (addition: true) and again in `from`
-        if (isObj(t) && t.addition === true) continue
-        if (isObj(t) && typeof t.table === 'string') out.push({ db: t.db ?? null, table: t.table, as: t.as ?? null, depth })
-        else tableRefs(t, depth, out)
-        if (isObj(t) && isObj(t.expr)) tableRefs(t.expr, depth + 1, out)
-        if (isObj(t) && t.on) tableRefs(t.on, depth, out)
-      }
-    } else if (key === 'ast' && isObj(v)) tableRefs(v, depth + 1, out)
-    else if (isObj(v) && v.type === 'select' && key !== 'values') tableRefs(v, depth + 1, out)
-    else if (isObj(v) || Array.isArray(v)) tableRefs(v, depth, out)
-  }
-}
-
-function anyNode(node: unknown, pred: (n: Node) => boolean): boolean {
-  if (Array.isArray(node)) return node.some((x) => anyNode(x, pred))
-  if (!isObj(node)) return false
-  if (pred(node)) return true
-  for (const k of Object.keys(node)) if (anyNode(node[k], pred)) return true
-  return false
-}
-
-const fnName = (n: Node): string => {
-  if (n.type !== 'function') return ''
-  const name = n.name
-  if (typeof name === 'string') return name.toUpperCase()
-  const parts = name?.name
-  return Array.isArray(parts) && parts.length > 0 ? String(parts[parts.length - 1].value).toUpperCase() : ''
-}
-
-const literalText = (n: Node): KeyValue | undefined => {
-  if (n.type === 'number' || n.type === 'single_quote_string' || n.type === 'double_quote_string' || n.type === 'string') return String(n.value)
-  if (n.type === 'param' || n.type === 'origin' && n.value === '?') return null
-  return undefined
-}
+export { SQL_CLASSES, ADVISORY_REASONS, type KeyDimension, type SqlClass, type SqlLayout, type KeyValue, type Classification }
 
 /** Values a WHERE expression pins `column` to: a list, or undefined when unconstrained. */
 function keysFor(expr: unknown, isCol: (n: Node) => boolean): KeyValue[] | undefined {
-  if (!isObj(expr)) return undefined
-  if (expr.type !== 'binary_expr') return undefined
+  if (!isObj(expr) || expr.type !== 'binary_expr') return undefined
   const op = String(expr.operator).toUpperCase()
   if (op === 'AND') {
     const l = keysFor(expr.left, isCol)
     const r = keysFor(expr.right, isCol)
-    if (l && r) return l.length <= r.length ? l : r
+    if (l && r) return distinctCount(l) <= distinctCount(r) ? l : r
     return l ?? r
   }
   if (op === 'OR') {
@@ -121,37 +53,26 @@ function keysFor(expr: unknown, isCol: (n: Node) => boolean): KeyValue[] | undef
   return undefined
 }
 
-const distinctCount = (keys: readonly KeyValue[]): number => (keys.some((k) => k === null) ? keys.length : new Set(keys).size)
+const DIMENSIONS: readonly KeyDimension[] = ['user', 'order', 'merchant']
 
-interface Ctx {
-  readonly layout: SqlLayout
-  readonly names: Set<string>
-}
-
-function columnMatcher(ctx: Ctx, column: string): (n: Node) => boolean {
-  const c = column.toLowerCase()
-  return (n) => n.type === 'column_ref' && typeof n.column === 'string' && n.column.toLowerCase() === c && (n.table == null || ctx.names.has(String(n.table).toLowerCase()))
-}
-
-function verdict(cls: SqlClass, kind: Classification['kind'], reasons: Reason[], extra: Partial<Classification> = {}): Classification {
-  const dimension = extra.dimension ?? null
-  return { class: cls, dimension, keys: extra.keys ?? [], maxShards: extra.maxShards ?? null, reasons, merge: extra.merge ?? null, kind, suggestion: advise(cls, reasons, dimension) }
-}
-
-/** Routes a WHERE clause: user key first, then order id, then merchant key. */
-function route(where: unknown, ctx: Ctx): { dimension: KeyDimension; keys: KeyValue[] } | null {
+/** Routes a WHERE clause by the dimension with the fewest distinct keys (user first, then order id, then merchant). */
+function route(where: unknown, ctx: Ctx, allowed: readonly KeyDimension[]): { dimension: KeyDimension; keys: KeyValue[] } | null {
   const { layout } = ctx
-  const candidates: [KeyDimension, string][] = [['user', layout.userColumn], ['order', layout.primaryKey], ['merchant', layout.merchantColumn]]
+  const column: Record<KeyDimension, string> = { user: layout.userColumn, order: layout.primaryKey, merchant: layout.merchantColumn }
   let best: { dimension: KeyDimension; keys: KeyValue[] } | null = null
-  for (const [dimension, column] of candidates) {
-    const keys = keysFor(where, columnMatcher(ctx, column))
+  for (const dimension of DIMENSIONS) {
+    if (!allowed.includes(dimension)) continue
+    const keys = keysFor(where, columnMatcher(ctx.names, column[dimension]))
     if (keys && (!best || distinctCount(keys) < distinctCount(best.keys))) best = { dimension, keys }
   }
   return best
 }
 
+const dedupe = (xs: Reason[]): Reason[] => [...new Set(xs)]
+
 /**
- * Classifies one statement's AST (node-sql-parser, MySQL dialect).
+ * Classifies one statement's AST (node-sql-parser, MySQL dialect). The AST's
+ * AND/OR chains are rebuilt with SQL's precedence first (in place).
  * @example classifyAst(parser.astify('SELECT * FROM orders WHERE user_id = 5'), layout).class // 'user'
  */
 export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
@@ -160,26 +81,44 @@ export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
     ast = ast[0]
   }
   if (!isObj(ast)) return verdict('unparsed', 'other', ['several-statements'])
+  const misread = misreadOperator(ast)
+  if (misread) return { ...verdict('unparsed', 'other', ['parse-error']), error: `the SQL parser reads ${misread} at the wrong precedence, so this statement cannot be judged: write it with AND / OR / parentheses` } as Classification
+  normalizeLogic(ast)
+  return classifyNormal(ast, layout)
+}
+
+/** Classifies an AST whose AND/OR precedence is already right (fast-parse.ts builds it so). */
+export function classifyNormalized(ast: Node, layout: SqlLayout): Classification {
+  return classifyNormal(ast, layout)
+}
+
+function classifyNormal(ast: Node, layout: SqlLayout): Classification {
+  if (ast.type === 'select' && isObj(ast._next)) return classifyUnion(ast, layout)
   const type = String(ast.type)
-  const refs: { db: string | null; table: string; as: string | null; depth: number }[] = []
+  const refs: TableRef[] = []
   tableRefs(ast, 0, refs)
-  const tbl = layout.table.toLowerCase()
-  const db = layout.database.toLowerCase()
-  const sharded = refs.filter((r) => r.table.toLowerCase() === tbl && (r.db == null || r.db.toLowerCase() === db))
+  const sharded = refs.filter((r) => isShardedRef(layout, r))
   const usesLastInsertId = anyNode(ast, (n) => fnName(n) === 'LAST_INSERT_ID')
   if (sharded.length === 0) {
     if (usesLastInsertId) return verdict('unsupported', 'read', ['last-insert-id'])
     return verdict('other', type === 'select' ? 'read' : 'other', type === 'transaction' ? ['transaction'] : [])
   }
-  const names = new Set<string>([layout.table.toLowerCase()])
-  for (const r of sharded) if (r.as) names.add(r.as.toLowerCase())
-  const ctx: Ctx = { layout, names }
+  const ctx: Ctx = { layout, names: shardedNames(layout, sharded) }
   if (type === 'insert' || type === 'replace') return classifyInsert(ast, ctx, type, usesLastInsertId, refs.length > sharded.length || sharded.length > 1)
   const kind = type === 'select' ? 'read' : 'write'
   const reasons: Reason[] = []
-  if ((sharded.length > 1 || refs.length > sharded.length) && !selfJoinOnUser(ast, refs.length === sharded.length, ctx)) {
-    const inSub = refs.some((r) => r.depth > 0)
-    reasons.push(inSub ? 'cross-shard-subquery' : 'cross-shard-join')
+  let allowed: readonly KeyDimension[] = DIMENSIONS
+  let userTied = true
+  if (sharded.length > 1 || refs.length > sharded.length) {
+    const tables: Node[] = (type === 'update' ? ast.table : ast.from) ?? []
+    const selfJoin = refs.length === sharded.length && refs.every((r) => r.depth === 0) && tables.length === refs.length
+    if (selfJoin) {
+      // a join tied by user (or order id) stays on a user shard; tied by merchant, on a merchant shard
+      userTied = joinStaysOnShard(tables, ast.where, [layout.userColumn, layout.primaryKey])
+      const merchantTied = joinStaysOnShard(tables, ast.where, [layout.merchantColumn, layout.primaryKey])
+      allowed = [...(userTied ? (['user', 'order'] as const) : []), ...(merchantTied ? (['merchant'] as const) : [])]
+      if (allowed.length === 0) reasons.push('cross-shard-join')
+    } else reasons.push(refs.some((r) => r.depth > 0) ? 'cross-shard-subquery' : 'cross-shard-join')
   }
   if (type === 'update') {
     for (const s of (ast.set ?? []) as Node[]) {
@@ -188,50 +127,30 @@ export function classifyAst(ast: unknown, layout: SqlLayout): Classification {
       else if (col === layout.primaryKey.toLowerCase()) reasons.push('order-id-update')
     }
   }
-  const r = route(ast.where, ctx)
+  const r = route(ast.where, ctx, allowed)
+  // with no key, every user shard is read: a join must then be tied by user
+  if (!r && !userTied && !reasons.includes('cross-shard-join')) reasons.push('cross-shard-join')
   const shards = r ? Math.min(distinctCount(r.keys), LOGICAL_SHARDS) : LOGICAL_SHARDS
   const single = r !== null && shards === 1
   if (kind === 'write') {
     if (!r) reasons.push('write-without-shard-key')
     else if (r.dimension === 'merchant') reasons.push('write-by-merchant-only')
+    // each shard would apply the LIMIT to its own rows
+    else if (!single && ast.limit?.value?.length) reasons.push('write-limit-across-shards')
   }
-  if (!single) reasons.push(...crossShardReads(ast, ctx))
+  let mergePlan: MergeSpec | null = null
+  if (!single && kind === 'read') {
+    const keyColumn = r?.dimension === 'merchant' ? layout.merchantColumn : layout.userColumn
+    const groupCols: Node[] = ast.groupby?.columns ?? []
+    const m = planMerge(ast, groupCols.some(columnMatcher(ctx.names, keyColumn)))
+    reasons.push(...m.reasons)
+    mergePlan = m.spec
+  } else if (!single) mergePlan = AFFECTED_MERGE
   if (!single && ast.locking_read) reasons.push('lock-across-shards')
   if (reasons.length > 0) return verdict('unsupported', kind, dedupe(reasons), { dimension: r?.dimension ?? null, keys: r?.keys ?? [], maxShards: shards })
-  const merge = single ? null : mergeStep(ast)
-  if (!r) return verdict('scatter', kind, offsetReasons(ast), { dimension: 'user', maxShards: LOGICAL_SHARDS, merge })
+  if (!r) return verdict('scatter', kind, offsetReasons(ast), { dimension: 'user', maxShards: LOGICAL_SHARDS, mergePlan })
   if (single) return verdict(r.dimension, kind, [], { dimension: r.dimension, keys: r.keys, maxShards: 1 })
-  return verdict('multi', kind, offsetReasons(ast), { dimension: r.dimension, keys: r.keys, maxShards: shards, merge })
-}
-
-/** A self-join whose every ON equates the user columns of both sides stays on one user shard. */
-function selfJoinOnUser(ast: Node, onlySharded: boolean, ctx: Ctx): boolean {
-  const from: Node[] = Array.isArray(ast.from) ? ast.from : []
-  if (!onlySharded || from.length < 2 || from.some((t) => typeof t.table !== 'string')) return false
-  const isUser = columnMatcher(ctx, ctx.layout.userColumn)
-  return from.slice(1).every((t) => anyNode(t.on, (n) => n.type === 'binary_expr' && n.operator === '=' && isObj(n.left) && isObj(n.right) && isUser(n.left) && isUser(n.right) && n.left.table !== n.right.table))
-}
-
-const dedupe = (xs: Reason[]): Reason[] => [...new Set(xs)]
-
-/** Aggregates that a plain merge of per-shard results gets wrong. */
-function crossShardReads(ast: Node, ctx: Ctx): Reason[] {
-  const reasons: Reason[] = []
-  const cols = [ast.columns, ast.having, ast.orderby]
-  if (anyNode(cols, (n) => n.type === 'aggr_func' && String(n.name).toUpperCase() === 'AVG')) reasons.push('avg-across-shards')
-  if (anyNode(cols, (n) => n.type === 'aggr_func' && isObj(n.args) && !!n.args.distinct)) reasons.push('count-distinct-across-shards')
-  if (ast.distinct) reasons.push('count-distinct-across-shards')
-  const groupCols: Node[] = ast.groupby?.columns ?? []
-  const groupsByUser = groupCols.some(columnMatcher(ctx, ctx.layout.userColumn))
-  if (ast.having && !groupsByUser) reasons.push('having-across-shards')
-  return reasons
-}
-
-function limitOf(ast: Node): { count: number | null; offset: number | null } {
-  const vals: Node[] = ast.limit?.value ?? []
-  const num = (n: Node | undefined): number | null => (n && n.type === 'number' ? Number(n.value) : null)
-  if (vals.length === 2) return ast.limit.seperator === 'offset' ? { count: num(vals[0]), offset: num(vals[1]) } : { count: num(vals[1]), offset: num(vals[0]) }
-  return { count: num(vals[0]), offset: null }
+  return verdict('multi', kind, offsetReasons(ast), { dimension: r.dimension, keys: r.keys, maxShards: shards, mergePlan })
 }
 
 /** Any OFFSET clause counts, whatever its value: the digest hides the value, and page 1's `OFFSET 0` shares a digest with page 1,000's. */
@@ -239,56 +158,41 @@ function offsetReasons(ast: Node): Reason[] {
   return (ast.limit?.value ?? []).length === 2 ? ['deep-offset'] : []
 }
 
-/** The merge a scatter or multi read needs, in words. */
-function mergeStep(ast: Node): string | null {
-  if (ast.type !== 'select') return null
-  const steps: string[] = []
-  const aggs = new Set<string>()
-  anyNode(ast.columns, (n) => { if (n.type === 'aggr_func') aggs.add(String(n.name).toUpperCase()); return false })
-  if (ast.groupby?.columns?.length) steps.push('re-group by the GROUP BY columns')
-  if (aggs.has('COUNT') || aggs.has('SUM')) steps.push('sum COUNT/SUM across shards')
-  if (aggs.has('MIN')) steps.push('take the MIN across shards')
-  if (aggs.has('MAX')) steps.push('take the MAX across shards')
-  const { count, offset } = limitOf(ast)
-  if (ast.orderby?.length) steps.push('ordered merge on ORDER BY')
-  if (count !== null) {
-    const k = offset ?? 0
-    steps.push(k > 0 ? `each shard reads OFFSET+LIMIT = ${k + count} rows (${(k + count) * LOGICAL_SHARDS} rows in all), keep ${count} after skipping ${k}` : `keep the first ${count}`)
-  }
-  if (steps.length === 0) steps.push('concatenate rows')
-  return steps.join('; ')
-}
+const SINGLE: readonly SqlClass[] = ['user', 'merchant', 'order']
 
-function classifyInsert(ast: Node, ctx: Ctx, type: string, usesLastInsertId: boolean, readsOther: boolean): Classification {
-  const { layout } = ctx
-  const reasons: Reason[] = []
-  const columns: string[] | null = Array.isArray(ast.columns) ? ast.columns.map((c: unknown) => String(isObj(c) ? (c as Node).column ?? c : c).toLowerCase()) : null
-  const values = ast.values
-  if (isObj(values) && values.type === 'select') reasons.push('insert-select')
-  else if (readsOther) reasons.push('cross-shard-subquery')
-  if (usesLastInsertId) reasons.push('last-insert-id')
-  if (!columns || !columns.includes(layout.primaryKey.toLowerCase())) reasons.push('insert-without-order-id')
-  const upsert = type === 'replace' || !!ast.on_duplicate_update
-  if (upsert && (layout.uniqueKeys ?? []).some((k) => !k.some((c) => c.toLowerCase() === layout.userColumn.toLowerCase()))) reasons.push('upsert-on-unique-key')
-  let keys: KeyValue[] = []
-  let dimension: KeyDimension = 'user'
-  if (columns && isObj(values) && values.type === 'values') {
-    for (const [dim, col] of [['user', layout.userColumn], ['order', layout.primaryKey]] as const) {
-      const idx = columns.indexOf(col.toLowerCase())
-      if (idx < 0) continue
-      const found: KeyValue[] = []
-      for (const row of values.values as Node[]) {
-        const v = isObj(row.value?.[idx]) ? literalText(row.value[idx]) : undefined
-        found.push(v === undefined ? null : v)
-      }
-      keys = found
-      dimension = dim
-      break
-    }
+/**
+ * A UNION is single-shard when every branch is, by one key of one dimension.
+ * Across shards only UNION ALL of plain row reads merges exactly (each shard
+ * runs the whole UNION over its rows; the results are concatenated).
+ */
+function classifyUnion(ast: Node, layout: SqlLayout): Classification {
+  const branches: Node[] = []
+  const ops: string[] = []
+  for (let n: Node | null = ast; isObj(n); n = n._next ?? null) {
+    branches.push({ ...n, _next: null, set_op: null })
+    if (isObj(n._next)) ops.push(String(n.set_op ?? 'union').toLowerCase())
   }
-  if (reasons.length > 0) return verdict('unsupported', 'write', reasons, { dimension, keys, maxShards: null })
-  // several rows are `multi` whatever their values: the digest folds the rows, so the verdict must not depend on them
-  const shards = Math.min(keys.length, LOGICAL_SHARDS)
-  if (shards <= 1) return verdict(dimension, 'write', [], { dimension, keys, maxShards: 1 })
-  return verdict('multi', 'write', ['multi-row-insert'], { dimension, keys, maxShards: shards })
+  const vs = branches.map((b) => classifyNormal(b, layout))
+  const failing = vs.filter((v) => v.class === 'unsupported' || v.class === 'unparsed')
+  if (failing.length > 0) {
+    const why = dedupe(failing.flatMap((v) => v.reasons.filter((r) => !ADVISORY_REASONS.has(r))))
+    return verdict('unsupported', 'read', why.length > 0 ? why : ['union-across-shards'])
+  }
+  if (vs.every((v) => v.class === 'other')) return verdict('other', 'read', [])
+  if (vs.some((v) => v.class === 'other')) return verdict('unsupported', 'read', ['union-across-shards'])
+  const dims = new Set(vs.map((v) => v.dimension))
+  const keys = vs.flatMap((v) => v.keys)
+  if (vs.every((v) => SINGLE.includes(v.class)) && dims.size === 1 && distinctCount(keys) === 1) {
+    const d = vs[0]!.dimension!
+    return verdict(d, 'read', [], { dimension: d, keys: [keys[0]!], maxShards: 1 })
+  }
+  const plain = branches.every((b) => !b.groupby && !b.having && !b.distinct && !b.orderby && !b.limit && !b.locking_read && !anyNode(b.columns, (n) => n.type === 'aggr_func' || fnName(n) !== '' && ['STDDEV', 'BIT_OR', 'BIT_AND', 'BIT_XOR', 'VARIANCE'].includes(fnName(n))))
+  if (!plain || ops.some((o) => o !== 'union all')) return verdict('unsupported', 'read', ['union-across-shards'])
+  const mergePlan: MergeSpec = { kind: 'rows', groupBy: [], combine: null, orderBy: [], limit: null, offset: 0, perShardLimit: 'none' }
+  const d = vs[0]!.dimension
+  if (dims.size === 1 && d !== null && vs.every((v) => v.class !== 'scatter')) {
+    return verdict('multi', 'read', [], { dimension: d, keys, maxShards: Math.min(distinctCount(keys), LOGICAL_SHARDS), mergePlan })
+  }
+  // every row lies on exactly one user shard, whatever routed its branch
+  return verdict('scatter', 'read', [], { dimension: 'user', maxShards: LOGICAL_SHARDS, mergePlan })
 }

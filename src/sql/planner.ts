@@ -9,6 +9,7 @@ import { ShardkitError } from '../errors.js'
 import { classifyId, shardFieldUnchecked } from '../idgen/layout.js'
 import { LOGICAL_SHARDS, shardOfKey } from '../router/shard-function.js'
 import type { Classification, KeyValue, SqlLayout } from './classify.js'
+import type { MergeSpec } from './merge-spec.js'
 import { classifyStatement } from './linter.js'
 import { parseStatement, renderStatement } from './parse.js'
 
@@ -71,21 +72,41 @@ function literal(v: unknown): string {
   return "'" + String(v).replace(/\\/g, '\\\\').replace(/'/g, "''") + "'"
 }
 
+/** Finds the user shard of a legacy order id (the lookup table's answer), or null when the id is unknown. */
+export type LegacyIdLookup = (orderId: string) => number | null
+
+const DECIMAL = /^(0|[1-9][0-9]{0,18})$/
+
+/** The logical shard of one key value, or null when a lookup (or a value) is needed. */
+function shardOfValue(config: ShardkitConfig, dimension: Classification['dimension'], k: KeyValue, lookup?: LegacyIdLookup): { shard: number | null; lookup: boolean } {
+  // MySQL compares '007' = 7, but the router takes canonical digits only: such a key is left to run time
+  if (k === null || !DECIMAL.test(k) || BigInt(k) >= 2n ** 63n) return { shard: null, lookup: false }
+  if (dimension !== 'order') return { shard: shardOfKey(k), lookup: false }
+  if (classifyId(k, config.legacy.idCeiling) !== 'legacy') {
+    // a shard field of 120..127 was never generated: no shard holds such an id
+    const shard = shardFieldUnchecked(k)
+    return { shard: shard < LOGICAL_SHARDS ? shard : null, lookup: false }
+  }
+  return { shard: lookup ? lookup(k) : null, lookup: true }
+}
+
 /** Logical shards for the key values, or null when a lookup (or a value) is needed. */
-function shardsFor(config: ShardkitConfig, v: Classification): { shards: number[] | null; lookup: boolean } {
+function shardsFor(config: ShardkitConfig, v: Classification, resolve?: LegacyIdLookup): { shards: number[] | null; lookup: boolean } {
   if (v.class === 'scatter') return { shards: Array.from({ length: LOGICAL_SHARDS }, (_, i) => i), lookup: false }
   if (!v.dimension || v.keys.length === 0 || v.class === 'other' || v.class === 'unparsed') return { shards: null, lookup: false }
   const set = new Set<number>()
   let lookup = false
+  let unresolved = false
   for (const k of v.keys as KeyValue[]) {
-    if (k === null || !/^\d+$/.test(k)) return { shards: null, lookup: false }
-    if (v.dimension === 'order') {
-      if (classifyId(k, config.legacy.idCeiling) === 'legacy') { lookup = true; continue }
-      set.add(shardFieldUnchecked(k))
-    } else set.add(shardOfKey(k))
+    const s = shardOfValue(config, v.dimension, k, resolve)
+    if (!s.lookup && s.shard === null) return { shards: null, lookup: false }
+    lookup ||= s.lookup
+    // an id the lookup does not know has no row anywhere: no shard to ask
+    if (s.shard === null) unresolved = true
+    else set.add(s.shard)
   }
-  if (lookup) return { shards: set.size > 0 ? [...set].sort((a, b) => a - b) : null, lookup: true }
-  return { shards: [...set].sort((a, b) => a - b), lookup: false }
+  if (lookup && !resolve) return { shards: set.size > 0 && !unresolved ? [...set].sort((a, b) => a - b) : null, lookup: true }
+  return { shards: [...set].sort((a, b) => a - b), lookup }
 }
 
 const SENTINEL_DB = 'shardkit_db_sentinel'
@@ -102,38 +123,59 @@ function retarget(node: unknown, layout: SqlLayout): void {
   for (const k of Object.keys(n)) retarget(n[k], layout)
 }
 
-/** A multi-shard read with `LIMIT n OFFSET k` must read `k + n` rows from each shard and skip after merging. */
-function pushDownLimit(ast: unknown): void {
-  const a = (Array.isArray(ast) ? ast[0] : ast) as { limit?: { seperator?: string; value?: { type: string; value: unknown }[] } } | undefined
+/**
+ * A read across shards with `LIMIT n OFFSET k` reads `k + n` rows from each
+ * shard and skips after merging; one whose groups are re-grouped reads every
+ * group (a group cut off on one shard would be merged short).
+ */
+function limitPerShard(ast: unknown, spec: MergeSpec | null): void {
+  const a = (Array.isArray(ast) ? ast[0] : ast) as { limit?: { seperator?: string; value?: { type: string; value: unknown }[] } | null } | undefined
   const vals = a?.limit?.value
-  if (!a?.limit || !vals || vals.length !== 2 || vals.some((v) => v.type !== 'number')) return
+  if (!a?.limit || !vals || !spec) return
+  if (spec.perShardLimit === 'drop') { a.limit = null; return }
+  if (vals.length !== 2 || vals.some((v) => v.type !== 'number')) return
   const [count, offset] = a.limit.seperator === 'offset' ? [Number(vals[0]!.value), Number(vals[1]!.value)] : [Number(vals[1]!.value), Number(vals[0]!.value)]
   a.limit = { seperator: '', value: [{ type: 'number', value: count + offset }] }
 }
 
+/** A multi-row INSERT keeps, for one shard, only the rows whose key routes there. */
+function rowsForShard(ast: unknown, keep: readonly boolean[]): unknown {
+  const copy = JSON.parse(JSON.stringify(ast)) as Record<string, any>
+  const a = Array.isArray(copy) ? copy[0] : copy
+  if (a?.values?.type === 'values' && Array.isArray(a.values.values)) a.values.values = a.values.values.filter((_: unknown, i: number) => keep[i])
+  return copy
+}
+
 /**
- * Plans one statement against the sharded layout at a cutover stage.
+ * Plans one statement against the sharded layout at a cutover stage. A read
+ * across shards carries `mergePlan`, which `mergeShardRows` runs over the
+ * targets' results. With `opts.lookup` (the legacy id lookup), legacy order
+ * ids get their shard too; without it their plan says `lookup: true`.
  * @throws ShardkitError `USAGE` when params do not match the placeholders or the stage is unknown
  * @example planStatement(config, 'SELECT * FROM orders WHERE user_id = ?', ['42']).shards // [42]
  */
-export function planStatement(config: ShardkitConfig, sql: string, params: readonly unknown[] = [], opts: { stage?: Stage } = {}): StatementPlan {
+export function planStatement(config: ShardkitConfig, sql: string, params: readonly unknown[] = [], opts: { stage?: Stage; lookup?: LegacyIdLookup } = {}): StatementPlan {
   const stage = opts.stage ?? 'shards'
   if (!STAGES.includes(stage)) throw new ShardkitError('USAGE', `--stage must be one of ${STAGES.join(', ')} (got "${stage}")`, { argument: '--stage' })
   const layout = layoutOf(config)
   const bound = params.length > 0 ? bindParams(sql, params) : sql
   const v = classifyStatement(bound, layout)
-  const { shards, lookup } = shardsFor(config, v)
+  const { shards, lookup } = shardsFor(config, v, opts.lookup)
   const targets: PlanTarget[] = []
+  // per-shard SQL keeps the ? placeholders: the caller binds the same params on each shard
   const parsed = parseStatement(sql)
   if (shards && parsed.ok && v.class !== 'other' && v.class !== 'unparsed') {
     retarget(parsed.ast, layout)
-    if (shards.length > 1) pushDownLimit(parsed.ast)
+    if (shards.length > 1) limitPerShard(parsed.ast, v.mergePlan)
+    const multiRowInsert = v.reasons.includes('multi-row-insert')
+    const rowShards = multiRowInsert ? v.keys.map((k) => shardOfValue(config, v.dimension, k, opts.lookup).shard) : []
     const template = renderStatement(parsed.ast, parsed.dialect)
     // order ids carry the user shard; a write's merchant copy follows the row's merchant_id (written by the dual-write store)
     const dimension: 'user' | 'merchant' = v.dimension === 'merchant' ? 'merchant' : 'user'
     for (const shard of shards) {
       const p = config.dimensions[dimension].shards[shard]!
-      targets.push({ dimension, shard, host: p.host, database: p.database, table: p.table, sql: template.split('`' + SENTINEL_DB + '`').join('`' + p.database + '`').split('`' + SENTINEL_TABLE + '`').join('`' + p.table + '`') })
+      const text = multiRowInsert ? renderStatement(rowsForShard(parsed.ast, rowShards.map((s) => s === shard)), parsed.dialect) : template
+      targets.push({ dimension, shard, host: p.host, database: p.database, table: p.table, sql: text.split('`' + SENTINEL_DB + '`').join('`' + p.database + '`').split('`' + SENTINEL_TABLE + '`').join('`' + p.table + '`') })
     }
   }
   const { servedBy, servedNote } = served(stage, v.kind)

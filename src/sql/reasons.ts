@@ -3,7 +3,7 @@
  * write instead. One sentence per reason, so lint output and the planner
  * say the same thing.
  */
-import type { KeyDimension, SqlClass } from './classify.js'
+import type { KeyDimension, SqlClass } from './types.js'
 
 /** Stable reason codes (they appear in `--json`). */
 export type Reason =
@@ -22,6 +22,12 @@ export type Reason =
   | 'upsert-on-unique-key'
   | 'lock-across-shards'
   | 'transaction-across-shard-keys'
+  | 'transaction-across-tables'
+  | 'aggregate-across-shards'
+  | 'aggregate-expression-across-shards'
+  | 'merge-key-not-selected'
+  | 'write-limit-across-shards'
+  | 'union-across-shards'
   | 'deep-offset'
   | 'multi-row-insert'
   | 'transaction'
@@ -45,6 +51,12 @@ export const REASON_ADVICE: Readonly<Record<Reason, string>> = {
   'upsert-on-unique-key': 'a unique key without the user column is not enforced across shards: check it with a lookup table, or add user_id to the key',
   'lock-across-shards': 'lock rows of one user only (`user_id = ?` ... FOR UPDATE), or lock by order id',
   'transaction-across-shard-keys': 'keep a transaction within one user; use the outbox/events for the rest',
+  'transaction-across-tables': 'a transaction that writes the orders and another table is not atomic once orders live on the shards: write the other table from an event (outbox) or keep it per user beside the orders',
+  'aggregate-across-shards': 'STDDEV, VARIANCE, GROUP_CONCAT and the JSON aggregates cannot be merged from per-shard results: select COUNT, SUM and SUM of squares (or the rows) per shard and finish in the application',
+  'aggregate-expression-across-shards': 'select each aggregate as its own column (e.g. SUM(x), COUNT(*)), merge them across shards, then compute the expression; every other column must be in GROUP BY',
+  'merge-key-not-selected': 'add each GROUP BY and ORDER BY term to the select list, so the per-shard results can be re-grouped and merged in order',
+  'write-limit-across-shards': 'each shard would apply its own LIMIT: select the order ids first (ORDER BY ... LIMIT n), then update/delete by `order_id = ?` and `user_id = ?`',
+  'union-across-shards': 'run each SELECT of the UNION by its own key and combine in the application (UNION ALL: concatenate; UNION: also remove duplicates)',
   'deep-offset': 'replace OFFSET with a keyset cursor (`WHERE (created_at, order_id) < (?, ?) ORDER BY ... LIMIT n`)',
   'multi-row-insert': 'group the rows by user shard; each batch is one shard',
   transaction: 'transactions stay correct only while every statement in them touches one user',

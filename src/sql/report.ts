@@ -14,6 +14,9 @@ export function renderLintTable(report: LintReport): string[] {
     lines.push(`${String(d.count).padStart(9)}  ${d.class.padEnd(11)}  ${(d.dimension ?? '-').padEnd(8)}  ${(d.shards === null ? '-' : String(d.shards)).padStart(6)}  ${clip(d.digest, 100)}`)
     const why = d.reasons.length > 0 ? `[${d.reasons.join(', ')}] ` : ''
     lines.push(`${' '.repeat(11)}-> ${why}${d.error ? 'parser: ' + clip(d.error, 120) : d.suggestion}`)
+    // a digest whose statements differ (IN (5, 5) and IN (1, 2, 3)) shows how many fell in each class
+    const classes = Object.entries(d.classes ?? {})
+    if (classes.length > 1) lines.push(`${' '.repeat(11)}   statements by class: ${classes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
   }
   lines.push('')
   lines.push('summary: ' + Object.entries(report.summary).map(([cls, s]) => `${cls} ${s.digests} digests / ${s.statements} statements`).join(', '))

@@ -81,10 +81,21 @@ describe('shardctl sql lint', () => {
     expect(out.summary.user).toEqual({ digests: 1, statements: 2 })
     expect(out.summary.unsupported).toEqual({ digests: 2, statements: 2 })
     for (const d of out.digests) {
-      expect(Object.keys(d).filter((k) => k !== 'error')).toEqual(['digest', 'example', 'count', 'class', 'dimension', 'shards', 'reasons', 'suggestion'])
+      expect(Object.keys(d).filter((k) => k !== 'error')).toEqual(['digest', 'example', 'count', 'class', 'dimension', 'shards', 'reasons', 'suggestion', 'classes'])
     }
     expect(out.digests.find((d: { class: string }) => d.class === 'multi')).toMatchObject({ dimension: 'user', shards: 3 })
     expect(out.digests.find((d: { reasons: string[] }) => d.reasons.includes('shard-key-update'))).toBeTruthy()
+  })
+
+  it('issue 18: a digest is judged by its worst statement, with counts per class, in --json and in the table', async () => {
+    const input = 'SELECT * FROM orders WHERE user_id IN (5, 5);\nSELECT * FROM orders WHERE user_id IN (1, 2, 3);\nSELECT * FROM orders WHERE user_id IN (7, 8, 9, 10);\n'
+    const r = await run(['sql', 'lint', '--json'], { input })
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.digests).toEqual([expect.objectContaining({ digest: 'select * from orders where user_id in (?+)', count: 3, class: 'multi', shards: 4, classes: { user: 1, multi: 2 } })])
+    expect(out.summary).toEqual({ multi: { digests: 1, statements: 3 } })
+    const text = await run(['sql', 'lint'], { input })
+    expect(text.stdout).toMatch(/statements by class: user 1, multi 2/)
   })
 
   it('exits 0 without unsupported statements; --fail-on scatter makes scatter fail; reads stdin', async () => {
@@ -174,6 +185,14 @@ describe('shardctl sql explain', () => {
     const text = await run(['sql', 'explain', 'SELECT * FROM orders WHERE user_id = 12345', '--stage', 'dual-write'])
     expect(text.stdout).toMatch(/shards:\s+105 \(1 logical\)/)
     expect(text.stdout).toMatch(/served by legacy/)
+  })
+
+  it('issue 18: a multi-shard read carries its merge as data; a join tied only by OR is unsupported', async () => {
+    const r = await run(['sql', 'explain', 'SELECT status, COUNT(*) FROM orders WHERE user_id IN (1, 2) GROUP BY status', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ class: 'multi', shards: [1, 2], mergePlan: { kind: 'groups', groupBy: [{ index: 0 }], combine: ['key', 'sum'] } })
+    const j = await run(['sql', 'explain', 'SELECT a.order_id FROM orders a JOIN orders b ON a.user_id = b.user_id OR a.merchant_id = b.merchant_id WHERE a.user_id = 5', '--json'])
+    expect(JSON.parse(j.stdout)).toMatchObject({ class: 'unsupported', reasons: ['cross-shard-join'], targets: [] })
   })
 
   it('bad --params and --stage are usage errors naming the argument', async () => {

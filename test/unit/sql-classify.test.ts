@@ -19,7 +19,7 @@ describe('catalogue', () => {
     expect(new Set(catalogue.map((c) => c.class))).toEqual(new Set(SQL_CLASSES))
     const covered = new Set(catalogue.flatMap((c) => c.reasons ?? []))
     // covered elsewhere: upsert (needs unique keys), transactions (need a session), several statements
-    const elsewhere: Reason[] = ['upsert-on-unique-key', 'transaction-across-shard-keys', 'several-statements']
+    const elsewhere: Reason[] = ['upsert-on-unique-key', 'transaction-across-shard-keys', 'transaction-across-tables', 'several-statements']
     for (const r of Object.keys(REASON_ADVICE) as Reason[]) if (!elsewhere.includes(r)) expect(covered, r).toContain(r)
   })
 

@@ -62,6 +62,11 @@ describe('planStatement', () => {
     expect(() => bindParams('SELECT 1', [1])).toThrow(/--params/)
   })
 
+  it('an order id whose shard field is 120..127 (never generated) is a plan without targets, not an exception', () => {
+    // 1000000127 is above the ceiling, so it is read as a new id; its low 7 bits are 127
+    expect(planStatement(config, 'SELECT * FROM orders WHERE order_id = 1000000127')).toMatchObject({ class: 'order', shards: null, targets: [] })
+  })
+
   it('an unparsable statement is a plan with the parser message, not an exception', () => {
     expect(planStatement(config, 'SELEC oops')).toMatchObject({ class: 'unparsed', targets: [] })
   })
