@@ -7,46 +7,33 @@
  * - tombstone: an upsert never brings back a copy below the table's
  *   tombstone for the order (tombstones.ts), and a delete writes its tombstone first;
  * - deadline: nothing happens if the server starts the statement after the
- *   deadline its client bound (copy-bounds.ts);
- * - fence (copies into legacy and user, the sides that can become the write
- *   primary): only while that database's fence is open at the write's stage
- *   version, read `NOWAIT`: a switch holding the fence makes the copy fail at
- *   once (its journal row stays for the switch's drain) instead of waiting
- *   behind the switch and holding the switch's drain up in turn.
+ *   deadline its client bound (copy-bounds.ts).
+ *
+ * No write fence: with these guards a copy that lands in a side that has
+ * since become the write primary can only write what that primary already
+ * holds or lacks (an older version, or one below a tombstone, changes
+ * nothing), so a switch need not stop copies, and copies never wait on a
+ * switch. The fence guards the primary's own writes (fence.ts).
  *
  * Column and table names come from the validated topology and the legacy
  * table's own definition; every value is a bound parameter.
  */
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import type { ServerFlavor } from './copy-bounds.js'
 import type { Location } from './placement.js'
-import { FENCE_TABLE, VERSION_COLUMN, type RowShape } from './row-sql.js'
+import { VERSION_COLUMN, type RowShape } from './row-sql.js'
 import { noTombstoneAbove, TOMBSTONE_TABLE } from './tombstones.js'
 
-/** The shared-lock clause, failing at once if the row is locked exclusively. */
-export function shareNowait(flavor: ServerFlavor): string {
-  return flavor === 'mariadb' ? 'LOCK IN SHARE MODE NOWAIT' : 'FOR SHARE NOWAIT'
-}
-
-/** "The fence of this database is open at the bound version", read NOWAIT (bind the version). */
-function fenceOpenNowait(flavor: ServerFlavor, database: string): string {
-  return `EXISTS (SELECT 1 FROM ${qualified(database, FENCE_TABLE)} WHERE id = 1 AND stage_version = ? AND state = 'open' ${shareNowait(flavor)})`
-}
-
 export interface CopySqlOptions {
-  readonly flavor: ServerFlavor
-  /** Guard with the location database's fence (legacy and user copies from the write path). */
-  readonly fenced: boolean
   /** Repair: overwrite whatever version the copy holds (the caller holds the primary's row lock). */
   readonly force?: boolean
 }
 
 /**
  * The guarded upsert of a full row. Bind, in order: the row's values
- * (`shape.columns`), the deadline, the fence version (when fenced), then
- * order id, table name and the row's version (the tombstone check).
+ * (`shape.columns`), the deadline, then order id, table name and the row's
+ * version (the tombstone check).
  */
-export function guardedUpsertSql(shape: RowShape, l: Location, o: CopySqlOptions): string {
+export function guardedUpsertSql(shape: RowShape, l: Location, o: CopySqlOptions = {}): string {
   const v = quoteIdent(VERSION_COLUMN)
   const cols = shape.columns.map(quoteIdent)
   const sets = shape.columns
@@ -54,18 +41,13 @@ export function guardedUpsertSql(shape: RowShape, l: Location, o: CopySqlOptions
     .map((c) => (o.force ? `${quoteIdent(c)} = VALUES(${quoteIdent(c)})` : `${quoteIdent(c)} = IF(VALUES(${v}) >= ${v}, VALUES(${quoteIdent(c)}), ${quoteIdent(c)})`))
   // `version` last: MySQL applies the assignments left to right, and the IFs above read the old one.
   sets.push(o.force ? `${v} = VALUES(${v})` : `${v} = GREATEST(${v}, VALUES(${v}))`)
-  const conds = ['UTC_TIMESTAMP(6) < ?', ...(o.fenced ? [fenceOpenNowait(o.flavor, l.database)] : []), noTombstoneAbove(l.database)]
+  const conds = ['UTC_TIMESTAMP(6) < ?', noTombstoneAbove(l.database)]
   return `INSERT INTO ${qualified(l.database, l.table)} (${cols.join(', ')}) SELECT ${cols.map(() => '?').join(', ')} FROM DUAL WHERE ${conds.join(' AND ')} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`
 }
 
 /** The parameters of {@link guardedUpsertSql}. */
-export function guardedUpsertParams(values: readonly unknown[], deadline: string, fenceVersion: number | undefined, orderId: string, l: Location, version: unknown): unknown[] {
-  return [...values, deadline, ...(fenceVersion === undefined ? [] : [fenceVersion]), orderId, l.table, String(version)]
-}
-
-/** The fence row, read NOWAIT: the first statement of a fenced delete's transaction. */
-export function fenceReadNowaitSql(flavor: ServerFlavor, database: string): string {
-  return `SELECT stage_version, state FROM ${qualified(database, FENCE_TABLE)} WHERE id = 1 ${shareNowait(flavor)}`
+export function guardedUpsertParams(values: readonly unknown[], deadline: string, orderId: string, l: Location, version: unknown): unknown[] {
+  return [...values, deadline, orderId, l.table, String(version)]
 }
 
 /** A tombstone raised to at least the bound version, unless past the deadline (bind order id, table, version, deadline). */
@@ -82,12 +64,10 @@ export function deleteBelowSql(shape: RowShape, l: Location, o: { force?: boolea
 /**
  * What a copy left behind, for a statement that changed nothing (bind order
  * id, order id, table, deadline): the target's version, the tombstone's
- * version, and whether the server is still before the deadline. With `fence`,
- * also the fence's version and state.
+ * version, and whether the server is still before the deadline.
  */
-export function copyOutcomeSql(shape: RowShape, l: Location, fence: boolean): string {
-  const f = qualified(l.database, FENCE_TABLE)
+export function copyOutcomeSql(shape: RowShape, l: Location): string {
   return `SELECT (SELECT ${quoteIdent(VERSION_COLUMN)} FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(shape.primaryKey)} = ?) AS v,
     (SELECT version FROM ${qualified(l.database, TOMBSTONE_TABLE)} WHERE order_id = ? AND tbl = ?) AS tv,
-    UTC_TIMESTAMP(6) < ? AS intime${fence ? `, (SELECT stage_version FROM ${f} WHERE id = 1) AS fv, (SELECT state FROM ${f} WHERE id = 1) AS fs` : ''}`
+    UTC_TIMESTAMP(6) < ? AS intime`
 }

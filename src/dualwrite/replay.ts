@@ -24,7 +24,7 @@ import { passFence } from './fence-gate.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { poolFor, withBoundedConnection } from './connections.js'
 import { boundCopySql, copyDeadline, serverClock, type ServerFlavor } from './copy-bounds.js'
-import { copyOutcomeSql, deleteBelowSql, fenceReadNowaitSql, guardedUpsertParams, guardedUpsertSql, tombstoneBeforeDeleteSql } from './copy-sql.js'
+import { copyOutcomeSql, deleteBelowSql, guardedUpsertParams, guardedUpsertSql, tombstoneBeforeDeleteSql } from './copy-sql.js'
 import { belowTombstone, DEAD, TOMBSTONE_TABLE } from './tombstones.js'
 import { reconcilePlan, type Location, type PrimaryDatabase, type Side } from './placement.js'
 import { selectByIdSql, toOrderRow, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
@@ -69,13 +69,6 @@ export interface ReplayDeps {
   readonly timeoutMs: number
   /** Hosts that already failed in this pass: fail fast instead of waiting on them again. */
   readonly downHosts?: Set<string>
-  /**
-   * When set, copies into the sides that can be a write primary (legacy,
-   * user) apply only while their fence is open at this stage version. The
-   * write path sets it (its copies run outside any fence); replays under the
-   * journal's own lock do not (the cutover drains inside a raised fence).
-   */
-  readonly fenceVersion?: number
   /** Repair: the primary's row overwrites any copy, whatever its version (the caller holds the primary's row lock). */
   readonly force?: boolean
 }
@@ -146,12 +139,11 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
   const fail = (code: string): ReplayFailure => ({ side: l.side, host: l.host, database: l.database, code })
   if (deps.downHosts?.has(l.host)) return fail('HOST_DOWN')
   const startedAt = Date.now()
-  const fenceVersion = deps.fenceVersion !== undefined && l.side !== 'merchant' ? deps.fenceVersion : undefined
   try {
     const pool = poolFor(deps.rt, l.host)
     const outcome = await withBoundedConnection(pool, l, deps.timeoutMs, async (c, remaining) => {
       const clock = await serverClock(pool, c, remaining())
-      const copy: CopyContext = { c, remaining, flavor: clock.flavor, deadline: copyDeadline(clock, startedAt, deps.timeoutMs), boundMs: deps.timeoutMs, fenceVersion, force: deps.force === true }
+      const copy: CopyContext = { c, remaining, flavor: clock.flavor, deadline: copyDeadline(clock, startedAt, deps.timeoutMs), boundMs: deps.timeoutMs, force: deps.force === true }
       return action === 'upsert' && row ? upsertCopy(deps.shape, l, orderId, row, copy) : deleteCopy(deps.shape, l, orderId, row, copy)
     })
     // Not applied at our version: the journal row stays for the drainer (or the switch's drain).
@@ -164,8 +156,8 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
   }
 }
 
-type CopyOutcome = 'ok' | 'moved' | 'not-open' | 'late' | 'not-applied'
-const OUTCOME_CODES: Record<Exclude<CopyOutcome, 'ok'>, string> = { moved: 'FENCE_MOVED', 'not-open': 'FENCE_NOT_OPEN', late: 'COPY_LATE', 'not-applied': 'NOT_APPLIED' }
+type CopyOutcome = 'ok' | 'late' | 'not-applied'
+const OUTCOME_CODES: Record<Exclude<CopyOutcome, 'ok'>, string> = { late: 'COPY_LATE', 'not-applied': 'NOT_APPLIED' }
 
 interface CopyContext {
   readonly c: PoolConnection
@@ -175,7 +167,6 @@ interface CopyContext {
   readonly deadline: string
   /** The client's bound (the server-side run bound is derived from it). */
   readonly boundMs: number
-  readonly fenceVersion: number | undefined
   readonly force: boolean
 }
 
@@ -185,7 +176,6 @@ export function deleteTombstone(row: OrderRow | undefined): string {
 }
 
 async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: OrderRow, x: CopyContext): Promise<CopyOutcome> {
-  const fenced = x.fenceVersion !== undefined
   const version = String(row[VERSION_COLUMN])
   const q = <T>(sql: string, values: unknown[]) => x.c.query<T & RowDataPacket[]>({ sql, timeout: x.remaining() }, values)
   if (x.force) {
@@ -193,8 +183,8 @@ async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: Or
     await q('START TRANSACTION', [])
     try {
       await q(`DELETE FROM ${qualified(l.database, TOMBSTONE_TABLE)} WHERE order_id = ? AND tbl = ? AND version > CAST(? AS UNSIGNED)`, [orderId, l.table, version])
-      await q(boundCopySql(x.flavor, guardedUpsertSql(shape, l, { flavor: x.flavor, fenced, force: true }), x.boundMs), guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, x.fenceVersion, orderId, l, version))
-      const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, fenced), [orderId, orderId, l.table, x.deadline])
+      await q(boundCopySql(x.flavor, guardedUpsertSql(shape, l, { force: true }), x.boundMs), guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))
+      const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l), [orderId, orderId, l.table, x.deadline])
       if (t[0]!.v === null || String(t[0]!.v) !== version) {
         await q('ROLLBACK', [])
         return t[0]!.intime ? 'not-applied' : 'late'
@@ -206,18 +196,15 @@ async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: Or
       throw err
     }
   }
-  const [res] = (await x.c.query({ sql: boundCopySql(x.flavor, guardedUpsertSql(shape, l, { flavor: x.flavor, fenced }), x.boundMs), timeout: x.remaining() }, guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, x.fenceVersion, orderId, l, version))) as unknown as [ResultSetHeader]
+  const [res] = (await x.c.query({ sql: boundCopySql(x.flavor, guardedUpsertSql(shape, l), x.boundMs), timeout: x.remaining() }, guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))) as unknown as [ResultSetHeader]
   if (res.affectedRows > 0) return 'ok'
   // Nothing changed: the target already holds this write or a newer one, a tombstone says a later
-  // write removed the order from here (that write's own journal row covers it), or a guard stopped
-  // the copy. Judge by the target itself, not by a fence read afterwards: fences reopen one primary
-  // after another, so a fence read after the statement can be open at our version although it was
-  // still raised when the statement ran.
-  const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, fenced), [orderId, orderId, l.table, x.deadline])
+  // write removed the order from here (that write's own journal row covers it), or the deadline
+  // passed. Judged by the target itself.
+  const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l), [orderId, orderId, l.table, x.deadline])
   const o = t[0]!
   if (o.v !== null && BigInt(String(o.v)) >= BigInt(version)) return 'ok'
   if (o.tv !== null && BigInt(String(o.tv)) > BigInt(version)) return 'ok'
-  if (fenced && (o.fs !== 'open' || Number(o.fv) !== x.fenceVersion)) return Number(o.fv) === x.fenceVersion ? 'not-open' : 'moved'
   return Number(o.intime) === 1 ? 'not-applied' : 'late'
 }
 
@@ -226,18 +213,10 @@ async function deleteCopy(shape: RowShape, l: Location, orderId: string, row: Or
   const tomb = deleteTombstone(row)
   await q('START TRANSACTION')
   try {
-    if (x.fenceVersion !== undefined) {
-      const [f] = await q<RowDataPacket[]>(fenceReadNowaitSql(x.flavor, l.database))
-      const r = f[0]
-      if (!r || r.state !== 'open' || Number(r.stage_version) !== x.fenceVersion) {
-        await q('ROLLBACK')
-        return r && Number(r.stage_version) === x.fenceVersion ? 'not-open' : 'moved'
-      }
-    }
     // The tombstone first: a late upsert holding the gap makes this wait, so the delete lands after it.
     await q(boundCopySql(x.flavor, tombstoneBeforeDeleteSql(l), x.boundMs), [orderId, l.table, tomb, x.deadline])
     await q(boundCopySql(x.flavor, deleteBelowSql(shape, l, { force: x.force }), x.boundMs), x.force ? [orderId, x.deadline] : [orderId, tomb, x.deadline])
-    const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l, false), [orderId, orderId, l.table, x.deadline])
+    const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l), [orderId, orderId, l.table, x.deadline])
     const o = t[0]!
     // Done when no copy below the tombstone is left (a copy at or above it is a later write's) and the tombstone stands.
     const gone = o.v === null || (!x.force && !belowTombstone(String(o.v), tomb))
@@ -295,7 +274,7 @@ export async function repairOrder(deps: ReplayDeps, conn: PoolConnection, req: R
     const steps = req.plan(row)
     const failures: ReplayFailure[] = []
     for (const s of steps) {
-      const f = await applyStep({ ...deps, force: true, fenceVersion: undefined }, s.location, s.action, req.orderId, row)
+      const f = await applyStep({ ...deps, force: true }, s.location, s.action, req.orderId, row)
       if (f) failures.push(f)
       else await req.onApplied?.(s)
     }

@@ -5,12 +5,11 @@
  * table's defaults, the primary's row read just now) to every secondary,
  * then clear the write's journal row (batched, journal-clearer.ts). Nothing
  * is locked meanwhile: each copy is guarded in the statement itself
- * (copy-sql.ts: version, tombstone, deadline, and for legacy and user the
- * fence at the version the write was planned under), so a copy that lands
- * late, or after a newer one, changes nothing it should not. A copy that
- * fails, or that a guard stopped without a newer write having made it
- * unnecessary, leaves the journal row for the drainer, or for the switch's
- * drain when a switch holds the fence.
+ * (copy-sql.ts: version, tombstone, deadline), so a copy that lands late, or
+ * after a newer one, or in a side that became the write primary since,
+ * changes nothing it should not. A copy that fails, or that a guard stopped
+ * without a newer write having made it unnecessary, leaves the journal row
+ * for the drainer, or for the switch's drain.
  */
 import type { RowDataPacket } from 'mysql2/promise'
 import { poolFor } from './connections.js'
@@ -30,7 +29,7 @@ export interface ReplicateJob {
   readonly prevMerchantId?: string
   readonly secondaries: readonly Side[]
   readonly journalId: string
-  /** The stage version the write was planned (and fenced) under. */
+  /** The stage version the write was planned under (its primary transaction passed the fence there). */
   readonly plannedVersion: number
 }
 
@@ -57,7 +56,7 @@ export async function replicate(deps: ReplicateDeps, job: ReplicateJob): Promise
     const [rows] = await poolFor(deps.rt, job.primary.host).query<RowDataPacket[]>({ sql: selectByIdSql(deps.shape, job.at), timeout: PRIMARY_TIMEOUT_MS }, [job.orderId])
     row = rows[0] ? toOrderRow(rows[0], deps.shape.columns) : undefined
   }
-  const failures = await applySecondaries({ ...deps, fenceVersion: job.plannedVersion }, job.orderId, row, job.secondaries, journaled, deps.parallel)
+  const failures = await applySecondaries(deps, job.orderId, row, job.secondaries, journaled, deps.parallel)
   if (failures.length > 0) return { ok: false, failures, reread }
   deps.clearer.enqueue(job.primary, job.journalId)
   return { ok: true, failures: [], reread }

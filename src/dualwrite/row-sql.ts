@@ -44,47 +44,9 @@ export function updateSql(shape: RowShape, l: Location): string {
   return `UPDATE ${qualified(l.database, l.table)} SET ${cols.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${quoteIdent(shape.primaryKey)} = ?`
 }
 
-/**
- * An idempotent, version-guarded copy of a full row into a secondary: insert,
- * or overwrite only when the incoming version is at least the stored one, so
- * a late copy never replaces a newer row. `version` is assigned last because
- * MySQL evaluates the assignments left to right and later ones see it updated.
- */
-export function upsertSql(shape: RowShape, l: Location): string {
-  const v = quoteIdent(VERSION_COLUMN)
-  const sets = shape.columns
-    .filter((c) => c !== shape.primaryKey && c !== VERSION_COLUMN)
-    .map((c) => `${quoteIdent(c)} = IF(VALUES(${v}) >= ${v}, VALUES(${quoteIdent(c)}), ${quoteIdent(c)})`)
-  sets.push(`${v} = GREATEST(${v}, VALUES(${v}))`)
-  return `${insertSql(shape.columns, l)} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`
-}
-
 /** `DELETE FROM t WHERE pk = ?` */
 export function deleteSql(shape: RowShape, l: Location): string {
   return `DELETE FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(shape.primaryKey)} = ?`
-}
-
-/** The condition "the fence of `fenceDb` is open at the version bound last". Reading it inside a write takes the fence row's shared lock. */
-function fenceOpenAt(fenceDb: string): string {
-  return `EXISTS (SELECT 1 FROM ${qualified(fenceDb, FENCE_TABLE)} WHERE id = 1 AND stage_version = ? AND state = 'open')`
-}
-
-/**
- * {@link upsertSql} that applies only while the fence of the location's
- * database is open at a given version (bind the row's values, then the
- * version). A copy into a side that may become the write primary can then
- * never land after a switch it did not plan for: during the switch it waits
- * on the fence row, after it the version differs and nothing is written.
- */
-export function fencedUpsertSql(shape: RowShape, l: Location): string {
-  const plain = upsertSql(shape, l)
-  const at = plain.indexOf(' ON DUPLICATE KEY UPDATE ')
-  return `INSERT INTO ${qualified(l.database, l.table)} (${shape.columns.map(quoteIdent).join(', ')}) SELECT ${shape.columns.map(() => '?').join(', ')} FROM DUAL WHERE ${fenceOpenAt(l.database)}${plain.slice(at)}`
-}
-
-/** {@link deleteSql} guarded like {@link fencedUpsertSql} (bind the id, then the version). */
-export function fencedDeleteSql(shape: RowShape, l: Location): string {
-  return `${deleteSql(shape, l)} AND ${fenceOpenAt(l.database)}`
 }
 
 /** A value as it is bound: JSON columns read back as objects on MySQL are written as JSON text. */

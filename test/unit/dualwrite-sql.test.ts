@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { assertKnownColumns, differingColumns, fencedDeleteSql, fencedUpsertSql, formatDateTime, toOrderRow, upsertSql, valuesOf } from '../../src/dualwrite/row-sql.js'
+import { assertKnownColumns, differingColumns, formatDateTime, toOrderRow, valuesOf } from '../../src/dualwrite/row-sql.js'
+import { deleteBelowSql, guardedUpsertParams, guardedUpsertSql, tombstoneBeforeDeleteSql } from '../../src/dualwrite/copy-sql.js'
+import { boundCopySql, copyDeadline, serverRunBoundMs } from '../../src/dualwrite/copy-bounds.js'
 import { decodeCursor, encodeCursor, pageLimit } from '../../src/dualwrite/cursor.js'
 import { backoffDelay } from '../../src/dualwrite/backoff.js'
 
@@ -7,21 +9,37 @@ const shape = { columns: ['order_id', 'user_id', 'merchant_id', 'note', 'version
 const loc = { side: 'user' as const, host: 'h1', database: 'sk_user_0', table: 'orders_001' }
 
 describe('dual-write SQL', () => {
-  it('upserts with a version guard and assigns version last', () => {
-    const sql = upsertSql(shape, loc)
-    expect(sql).toMatch(/^INSERT INTO `sk_user_0`.`orders_001` \(`order_id`, `user_id`, `merchant_id`, `note`, `version`, `updated_at`\) VALUES \(\?, \?, \?, \?, \?, \?\) ON DUPLICATE KEY UPDATE /)
+  it('copies with a version guard, a tombstone check and a server-side deadline; version assigned last', () => {
+    const sql = guardedUpsertSql(shape, loc)
+    expect(sql).toMatch(/^INSERT INTO `sk_user_0`.`orders_001` \(`order_id`, `user_id`, `merchant_id`, `note`, `version`, `updated_at`\) SELECT \?, \?, \?, \?, \?, \? FROM DUAL WHERE /)
+    expect(sql).toContain("WHERE UTC_TIMESTAMP(6) < ? AND NOT EXISTS (SELECT 1 FROM `sk_user_0`.`shardkit_tombstone` WHERE order_id = ? AND tbl = ? AND version > ? LOCK IN SHARE MODE) ON DUPLICATE KEY UPDATE ")
     expect(sql).toContain('`note` = IF(VALUES(`version`) >= `version`, VALUES(`note`), `note`)')
     expect(sql.endsWith('`version` = GREATEST(`version`, VALUES(`version`))')).toBe(true)
     expect(sql).not.toContain('`order_id` = IF')
+    // Repair overwrites whatever the copy holds.
+    const forced = guardedUpsertSql(shape, loc, { force: true })
+    expect(forced).toContain('`note` = VALUES(`note`)')
+    expect(forced.endsWith('`version` = VALUES(`version`)')).toBe(true)
+    expect(guardedUpsertParams(['a', 'b'], '2026-01-01 00:00:00.000000', '7', loc, 3)).toEqual(['a', 'b', '2026-01-01 00:00:00.000000', '7', 'orders_001', '3'])
   })
 
-  it('fences copies into a side that can become the primary on its own database\'s fence row', () => {
-    const up = fencedUpsertSql(shape, loc)
-    expect(up).toMatch(/^INSERT INTO `sk_user_0`.`orders_001` \(.*\) SELECT \?, \?, \?, \?, \?, \? FROM DUAL WHERE EXISTS \(SELECT 1 FROM `sk_user_0`.`shardkit_fence` WHERE id = 1 AND stage_version = \? AND state = 'open'\) ON DUPLICATE KEY UPDATE /)
-    expect(up.endsWith('`version` = GREATEST(`version`, VALUES(`version`))')).toBe(true)
-    expect(fencedDeleteSql(shape, loc)).toBe(
-      "DELETE FROM `sk_user_0`.`orders_001` WHERE `order_id` = ? AND EXISTS (SELECT 1 FROM `sk_user_0`.`shardkit_fence` WHERE id = 1 AND stage_version = ? AND state = 'open')",
+  it('deletes a copy after its tombstone, only below the tombstone version, before the deadline', () => {
+    expect(tombstoneBeforeDeleteSql(loc)).toBe(
+      'INSERT INTO `sk_user_0`.`shardkit_tombstone` (order_id, tbl, version) SELECT ?, ?, CAST(? AS UNSIGNED) FROM DUAL WHERE UTC_TIMESTAMP(6) < ? ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))',
     )
+    expect(deleteBelowSql(shape, loc)).toBe('DELETE FROM `sk_user_0`.`orders_001` WHERE `order_id` = ? AND `version` < CAST(? AS UNSIGNED) AND UTC_TIMESTAMP(6) < ?')
+    expect(deleteBelowSql(shape, loc, { force: true })).toBe('DELETE FROM `sk_user_0`.`orders_001` WHERE `order_id` = ? AND UTC_TIMESTAMP(6) < ?')
+  })
+
+  it('bounds a copy on the server: MariaDB SET STATEMENT, MySQL a SET_VAR hint; half the client bound, at most 1 s', () => {
+    expect(serverRunBoundMs(2_000)).toBe(1_000)
+    expect(serverRunBoundMs(500)).toBe(250)
+    expect(serverRunBoundMs(60_000)).toBe(1_000)
+    expect(boundCopySql('mariadb', 'INSERT INTO t VALUES (1)', 500)).toBe('SET STATEMENT max_statement_time=0.250, innodb_lock_wait_timeout=1, lock_wait_timeout=1 FOR INSERT INTO t VALUES (1)')
+    expect(boundCopySql('mysql', 'DELETE FROM t WHERE id = 1', 2_000)).toBe('DELETE /*+ SET_VAR(lock_wait_timeout=1) */ FROM t WHERE id = 1')
+    // The deadline is the client bound less the run bound and the clock's uncertainty, on the server's clock.
+    const clock = { flavor: 'mariadb' as const, offsetMs: 60_000, uncertaintyMs: 2, at: 0 }
+    expect(copyDeadline(clock, Date.UTC(2026, 0, 1), 2_000)).toBe('2026-01-01 00:01:00.993')
   })
 
   it('compares rows null-safely, as text', () => {
