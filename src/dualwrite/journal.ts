@@ -178,7 +178,7 @@ async function drainPrimary(rt: Runtime, p: PrimaryDatabase, opts: DrainOptions,
   const shape = await rowShape(rt)
   const log = opts.logger ?? rt.logger
   const journal = qualified(p.database, JOURNAL_TABLE)
-  const deps = { rt, shape, timeoutMs: opts.secondaryTimeoutMs ?? 2_000, downHosts: new Set<string>() }
+  const deps = { rt, shape, timeoutMs: opts.secondaryTimeoutMs ?? 2_000, downHosts: new Set<string>(), hostTimeouts: new Map<string, number>() }
   let replayed = 0
   let failed = 0
   const pool = poolFor(rt, p.host)

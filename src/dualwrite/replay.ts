@@ -17,7 +17,7 @@
  * never run dry with every connection held by a write waiting for another.
  */
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
-import { ShardkitError } from '../errors.js'
+import { isShardkitError, ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import type { StageState } from '../cutover/stages.js'
 import { passFence } from './fence-gate.js'
@@ -69,6 +69,8 @@ export interface ReplayDeps {
   readonly timeoutMs: number
   /** Hosts that already failed in this pass: fail fast instead of waiting on them again. */
   readonly downHosts?: Set<string>
+  /** Timeouts seen per host in this pass: a host counts as down after two (one slow statement on a busy server is not an outage). */
+  readonly hostTimeouts?: Map<string, number>
   /** Repair: the primary's row overwrites any copy, whatever its version (the caller holds the primary's row lock). */
   readonly force?: boolean
 }
@@ -151,7 +153,14 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
   } catch (err) {
     const code = errorCode(err)
     // Connection-level failures mean the host is gone for this pass; a SQL error is about this row only.
-    if (isHostFailure(err)) deps.downHosts?.add(l.host)
+    if (isHostFailure(err)) {
+      // A refused or broken connection: the host is gone for this pass. A timeout may only be a busy
+      // server (under load one statement can outlast its bound): gone after the second.
+      const timedOut = isShardkitError(err, 'SHARD_TIMEOUT') || (err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT'
+      const n = timedOut ? (deps.hostTimeouts?.get(l.host) ?? 0) + 1 : Infinity
+      if (timedOut) deps.hostTimeouts?.set(l.host, n)
+      if (n >= 2) deps.downHosts?.add(l.host)
+    }
     return fail(code)
   }
 }
