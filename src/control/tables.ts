@@ -31,11 +31,12 @@ export const CONTROL_TABLES: readonly TableDef[] = [
     name: 'order_lookup',
     owner: 'router',
     // Legacy order id -> user id, for routing ids at or below the legacy ceiling.
-    // Filled by backfill and by dual writes; read by the router.
+    // Filled by backfill and by dual writes; read by the router. The keys are DECIMAL(20,0):
+    // every value a BIGINT UNSIGNED or DECIMAL(20,0) key column holds (src/router/shard-function.ts).
     ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'order_lookup')} (
   order_id BIGINT NOT NULL,
-  user_id BIGINT NOT NULL,
-  merchant_id BIGINT NOT NULL,
+  user_id DECIMAL(20,0) NOT NULL,
+  merchant_id DECIMAL(20,0) NOT NULL,
   PRIMARY KEY (order_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },

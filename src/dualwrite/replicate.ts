@@ -25,7 +25,7 @@ import type { JournalClearer } from './journal-clearer.js'
 import { legacyLocation, primaryOf, shardLocation, type Location, type PrimaryDatabase, type Side } from './placement.js'
 import { applySecondaries, errorCode, JOURNAL_TABLE, PRIMARY_TIMEOUT_MS, replayOrder, type ReplayDeps, type ReplayFailure } from './replay.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { differingColumns, FENCE_TABLE, toOrderRow, type OrderRow } from './row-sql.js'
+import { differingColumns, FENCE_TABLE, selectListOf, toOrderRow, type OrderRow } from './row-sql.js'
 
 /** One committed primary write whose secondaries are still to be written. */
 export interface ReplicateJob {
@@ -82,7 +82,7 @@ export async function replicate(deps: ReplicateDeps, job: ReplicateJob): Promise
     if (failures.length > 0) return { ok: false, failures, locked: false }
     // One round trip: the primary's row and its fence. A fence that moved means a switch began
     // after our commit: leave the journal row to the switch's drain instead of replaying here.
-    const cols = shape.columns.map((c) => `o.${quoteIdent(c)} AS ${quoteIdent(c)}`).join(', ')
+    const cols = selectListOf(shape, 'o')
     const [rows] = await pool.query<RowDataPacket[]>(
       `SELECT f.stage_version AS __fence_version, f.state AS __fence_state, ${cols} FROM ${qualified(job.primary.database, FENCE_TABLE)} f LEFT JOIN ${qualified(job.at.database, job.at.table)} o ON o.${quoteIdent(shape.primaryKey)} = ? WHERE f.id = 1`,
       [job.orderId],

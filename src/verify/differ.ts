@@ -20,11 +20,17 @@
  *
  * Once legacy is retired (stage `shards`) the user dimension is compared with
  * the merchant dimension row by row, in one streaming merge.
+ *
+ * Legacy rows that no key routes (NULL, or negative in a signed column) are
+ * in no shard: they are left out of the chunk sums and listed by key as
+ * `unroutable` differences, so a verify with such rows is never clean and
+ * the cutover cannot advance past them. Fix the key in legacy, then repair.
  */
+import type { RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import type { Dimension } from '../router/shard-function.js'
+import { unroutableSql, type Dimension } from '../router/shard-function.js'
 import { compareIds } from '../idgen/layout.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { ChunkChecksummer, sameRows, type SideSum } from './chunk-checksum.js'
@@ -82,6 +88,8 @@ export interface VerifyResult {
   /** Chunks whose sums differed twice and were narrowed down to rows. */
   readonly chunksNarrowed: number
   readonly hash: HashFlavor
+  /** Legacy rows no key routes (counted in full; the first ones are in `differences` as `unroutable`). */
+  readonly unroutable?: number
   /** Differing keys that still had a dual-write journal entry at the end: run `shardctl dualwrite drain`. */
   readonly journaled?: readonly string[]
 }
@@ -93,6 +101,8 @@ export interface VerifyQueries {
   readonly checksummer: ChunkChecksummer
   /** `SELECT pk, u, m, h FROM <table>` for the row streams. */
   rowSelect(table: string): string
+  /** The condition "a key of this legacy row routes nowhere", or '' when no row can be so. */
+  readonly unroutableSql: string
 }
 
 /** Reads the legacy columns and picks a hash every server of the fleet can compute. */
@@ -104,13 +114,19 @@ export async function prepareQueries(rt: Runtime, o: { concurrency?: number; has
   }
   const flavor = o.hash ?? 'crc-pk'
   const hashSql = rowHashSql(columns, flavor, cfg.legacy.primaryKey)
+  const keyCol = (name: string) => columns.find((c) => c.name === name)!
+  const unroutable = [cfg.legacy.userColumn, cfg.legacy.merchantColumn]
+    .map((n) => unroutableSql(quoteIdent(n), { nullable: keyCol(n).nullable, unsigned: keyCol(n).unsigned ?? false }))
+    .filter(Boolean)
+    .join(' OR ')
   const pk = quoteIdent(cfg.legacy.primaryKey)
   const head = `SELECT ${pk} AS pk, ${quoteIdent(cfg.legacy.userColumn)} AS u, ${quoteIdent(cfg.legacy.merchantColumn)} AS m, ${hashSql} AS h FROM `
   return {
     hashSql,
     flavor,
-    checksummer: new ChunkChecksummer(rt, hashSql, { concurrency: o.concurrency ?? 2 }),
+    checksummer: new ChunkChecksummer(rt, hashSql, { concurrency: o.concurrency ?? 2, unroutable }),
     rowSelect: (table) => head + table,
+    unroutableSql: unroutable,
   }
 }
 
@@ -198,8 +214,25 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     await pending
   }
 
-  const { remaining, journaled } = await settle(rt, st.found, q.hashSql, ctx, opts)
-  return { ...summarize({ dimension, started, t0, pairs, remaining, st, flavor: q.flavor }), journaled }
+  const settled = await settle(rt, st.found, q.hashSql, ctx, opts)
+  // Unroutable rows do not settle: a dual write never makes one (the store refuses such keys).
+  const unroutable = opts.legacyRetired ? { listed: [], total: 0 } : await listUnroutable(rt, q, Math.max(0, maxDiffs - settled.remaining.length))
+  const remaining = [...settled.remaining, ...unroutable.listed]
+  st.overflow += unroutable.total - unroutable.listed.length
+  return { ...summarize({ dimension, started, t0, pairs, remaining, st, flavor: q.flavor }), journaled: settled.journaled, ...(unroutable.total > 0 ? { unroutable: unroutable.total } : {}) }
+}
+
+/** Legacy's rows that no key routes: up to `max` by key, and how many there are. */
+export async function listUnroutable(rt: Runtime, q: Pick<VerifyQueries, 'unroutableSql'>, max: number): Promise<{ listed: Difference[]; total: number }> {
+  if (!q.unroutableSql) return { listed: [], total: 0 }
+  const cfg = rt.config
+  const pk = quoteIdent(cfg.legacy.primaryKey)
+  const table = qualified(cfg.legacy.database, cfg.legacy.table)
+  const [[n]] = await rt.legacy().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${q.unroutableSql}`)
+  const total = Number(n!.n)
+  if (total === 0 || max === 0) return { listed: [], total }
+  const [rows] = await rt.legacy().query<RowDataPacket[]>(`SELECT ${pk} AS pk FROM ${table} WHERE ${q.unroutableSql} ORDER BY ${pk} LIMIT ${Math.floor(max)}`)
+  return { listed: rows.map((r) => ({ pair: 'legacy-user' as const, kind: 'unroutable' as const, key: String(r.pk) })), total }
 }
 
 /**

@@ -23,8 +23,9 @@ import { LOGICAL_SHARDS, shardOfKey, type Dimension } from '../router/shard-func
 import { assertIdSyntax, compareIds, shardFieldUnchecked } from '../idgen/layout.js'
 import { readLookup } from '../dualwrite/lookup.js'
 import type { StageState } from '../cutover/stages.js'
-import type { Difference, Pair } from './compare.js'
+import { shardOfValue, type Difference, type Pair } from './compare.js'
 import { readColumnInfo } from './row-hash.js'
+import { exactReads, kindOfType, selectListSql, type ReadKinds } from '../dualwrite/column-kinds.js'
 
 export type SourceOfTruth = 'legacy' | 'user'
 
@@ -52,7 +53,7 @@ export function printable(s: RepairStatement): string {
 }
 
 const PAIRS: readonly Pair[] = ['legacy-user', 'legacy-merchant', 'user-merchant']
-const KINDS = ['missing', 'extra', 'different', 'misplaced', 'bad-shard-field']
+const KINDS = ['missing', 'extra', 'different', 'misplaced', 'bad-shard-field', 'unroutable']
 
 /**
  * Reads the differences of a verify report (`verify --report <file>`).
@@ -100,13 +101,15 @@ export class RepairPlanner {
     private readonly columns: string[],
     readonly source: SourceOfTruth,
     readonly targets: ReadonlyArray<'legacy' | Dimension>,
+    /** FLOAT and GEOMETRY columns, read through exact expressions (src/dualwrite/column-kinds.ts). */
+    private readonly kinds: ReadKinds = {},
   ) {}
 
   static async open(rt: Runtime, stage: StageState['stage']): Promise<RepairPlanner> {
     const cfg = rt.config
     const cols = await readColumnInfo(rt.legacy(), cfg.legacy.database, cfg.legacy.table)
     const { source, targets } = repairTargets(stage)
-    return new RepairPlanner(rt, cols.map((c) => c.name), source, targets)
+    return new RepairPlanner(rt, cols.map((c) => c.name), source, targets, exactReads(Object.fromEntries(cols.map((c) => [c.name, kindOfType(c.dataType ?? '')]))))
   }
 
   private get pk(): string {
@@ -136,7 +139,7 @@ export class RepairPlanner {
 
   /** The SELECT of the full source row (append ` LOCK IN SHARE MODE` to lock it). */
   selectSql(ref: TableRef): string {
-    return `SELECT ${this.columns.map(quoteIdent).join(',')} FROM ${ref.table} WHERE ${this.pk} = ?`
+    return `SELECT ${selectListSql(this.columns, this.kinds)} FROM ${ref.table} WHERE ${this.pk} = ?`
   }
 
   /** The statements that make every copy of `key` match `row` (the source's row, or undefined). */
@@ -144,7 +147,9 @@ export class RepairPlanner {
     const cfg = this.rt.config
     const out: RepairStatement[] = []
     for (const target of this.targets) {
-      const keep: TableRef | undefined = row === undefined ? undefined : target === 'legacy' ? this.legacyRef() : this.shardRef(target, shardOfKey(String(row[target === 'user' ? cfg.legacy.userColumn : cfg.legacy.merchantColumn])))
+      // A source row no key routes (NULL or negative: its key must be fixed in legacy) is kept nowhere: its copies go.
+      const routed = row === undefined || target === 'legacy' ? undefined : [shardOfValue(row[cfg.legacy.userColumn] ?? null), shardOfValue(row[cfg.legacy.merchantColumn] ?? null)]
+      const keep: TableRef | undefined = row === undefined ? undefined : target === 'legacy' ? this.legacyRef() : routed!.includes(undefined) ? undefined : this.shardRef(target, routed![target === 'user' ? 0 : 1]!)
       if (keep && row) out.push(this.upsert(key, target, keep, row))
       if (target === 'legacy') {
         if (!row) out.push(this.del(key, target, this.legacyRef()))
