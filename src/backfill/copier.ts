@@ -80,7 +80,8 @@ export interface BackfillResult {
    * negative): not copied (nothing routes them, and the row is copied to both
    * dimensions or to neither), counted, and the first
    * {@link MAX_UNROUTABLE_LISTED} named by key. Verify reports them too, so
-   * the cutover cannot pass them by: fix their keys in legacy, then repair.
+   * the cutover cannot pass them by: fix their keys in legacy, then run the
+   * backfill again with `restart` (it copies them and records their routes).
    */
   readonly unroutable: { readonly rows: number; readonly listed: readonly UnroutableRow[] }
 }

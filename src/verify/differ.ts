@@ -24,7 +24,8 @@
  * Legacy rows that no key routes (NULL, or negative in a signed column) are
  * in no shard: they are left out of the chunk sums and listed by key as
  * `unroutable` differences, so a verify with such rows is never clean and
- * the cutover cannot advance past them. Fix the key in legacy, then repair.
+ * the cutover cannot advance past them. Fix the key in legacy, then run
+ * `shardctl backfill --restart` (it copies them and records their routes).
  */
 import type { RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'

@@ -89,5 +89,5 @@ export function registerBackfillCommands(program: Command, io: CliIO): void {
 export function unroutableLine(result: BackfillResult): string {
   const shown = result.unroutable.listed.slice(0, 20).map((u) => `${u.key} (${u.column} ${u.reason})`)
   const more = result.unroutable.rows - shown.length
-  return `${result.unroutable.rows} rows were not copied because a key has no shard: ${shown.join(', ')}${more > 0 ? ` and ${more} more (see --json)` : ''}; give them a non-negative key in legacy (or delete them), then run \`shardctl repair\` from a verify report. Verify reports them as "unroutable" until then, which keeps the cutover from advancing.`
+  return `${result.unroutable.rows} rows were not copied because a key has no shard: ${shown.join(', ')}${more > 0 ? ` and ${more} more (see --json)` : ''}; give them a non-negative key in legacy (or delete them), then run \`shardctl backfill --restart\` (it copies them and records their routes; rows already copied are left as they are). Verify reports them as "unroutable" until then, which keeps the cutover from advancing.`
 }
