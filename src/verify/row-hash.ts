@@ -21,9 +21,8 @@
  *   time zone (the text of a TIMESTAMP is local wall-clock time);
  * - BIT as `col + 0`, a number (its raw bytes could hold the separator);
  * - binary strings, BLOBs and GEOMETRY as their bytes with their length;
- * - when the text columns do not share one collation, each as
- *   `CAST(col AS BINARY)`, its stored bytes (CONCAT_WS would otherwise have
- *   to reconcile the collations, which MySQL refuses).
+ * - when the text columns' collations could not be reconciled by CONCAT_WS
+ *   ({@link mixedCollations}), each as `CAST(col AS BINARY)`, its stored bytes.
  * JSON is hashed as the text each server returns: raw on MariaDB, normalized
  * on MySQL, which is why a fleet mixing the two is refused (`config check`).
  *
@@ -90,9 +89,24 @@ export function valueSql(c: ColumnInfo, bytesOfText: boolean): string {
   }
 }
 
-/** True when the text columns do not share one collation (their values are then hashed as bytes). */
+/**
+ * True when CONCAT_WS could refuse the text columns' collations ("Illegal mix
+ * of collations"): two non-binary collations of one character set, or two
+ * character sets neither of which is utf8mb4 (which every other converts to).
+ * A `_bin` collation beside others of its set is resolved by the server. The
+ * values are then hashed as their bytes.
+ */
 export function mixedCollations(columns: readonly ColumnInfo[]): boolean {
-  return new Set(columns.filter((c) => c.stringish && c.collation).map((c) => c.collation!.toLowerCase())).size > 1
+  const bySet = new Map<string, Set<string>>()
+  for (const c of columns) {
+    if (!c.stringish || !c.collation) continue
+    const coll = c.collation.toLowerCase()
+    const set = coll.split('_')[0]!
+    if (!bySet.has(set)) bySet.set(set, new Set())
+    if (!coll.endsWith('_bin')) bySet.get(set)!.add(coll)
+  }
+  if ([...bySet.values()].some((s) => s.size > 1)) return true
+  return [...bySet.keys()].filter((cs) => cs !== 'utf8mb4').length > 1
 }
 
 /** The injective text of a row: `CONCAT_WS('#', ...)`. */
