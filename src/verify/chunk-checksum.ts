@@ -58,8 +58,8 @@ export class ChunkChecksummer {
   private readonly bad: string
   private readonly groups: Record<Dimension, TableGroup[]>
   private readonly limit: ReturnType<typeof pLimit>
-  /** ` AND NOT (<unroutable>)` for legacy reads, or ''. */
-  private readonly routable: string
+  /** `NOT (<unroutable>)` for legacy reads, or '' (see {@link ChunkChecksummer.leaveOut}). */
+  private routable: string
 
   /**
    * @param groupSize tables per aggregate query (one round trip each)
@@ -79,6 +79,15 @@ export class ChunkChecksummer {
     this.groups = { user: groupTables(rt, cfg, 'user', o.groupSize ?? 60), merchant: groupTables(rt, cfg, 'merchant', o.groupSize ?? 60) }
     this.limit = pLimit(o.concurrency ?? 2)
     this.routable = o.unroutable ? `NOT (${o.unroutable})` : ''
+  }
+
+  /**
+   * Leaves legacy rows matching `condition` out of legacy's sums (or none, with '').
+   * The verifier leaves unroutable rows out only when it knows some exist: the
+   * filter costs about 6% of legacy's scan (200k rows, measured).
+   */
+  leaveOut(condition: string): void {
+    this.routable = condition ? `NOT (${condition})` : ''
   }
 
   /**
