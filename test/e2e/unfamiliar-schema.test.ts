@@ -132,7 +132,7 @@ describe('an unfamiliar legacy table, end to end through shardctl', () => {
   it('config init takes the control database from --control\'s path; config check and sql lint print the version ALTER', async () => {
     const init = await shardctl(
       'config', 'init', '--legacy', testMysqlUrl(), '--table', `${DB}.purchases`, '--primary-key', 'purchase_no', '--user-column', 'buyer_id', '--merchant-column', 'seller_id',
-      '--shard-host', testMysqlUrl(), '--prefix', prefix.replace(/_$/, ''), '--control', `${testMysqlUrl()}/${prefix}ctl`, '--redis', testRedisUrl(), '-o', cfgPath,
+      '--shard-host', testMysqlUrl(), '--prefix', prefix, '--control', `${testMysqlUrl()}/${prefix}ctl`, '--redis', testRedisUrl(), '-o', cfgPath,
     )
     expect(init.code, init.stderr).toBe(0)
     config = parseConfig(JSON.parse(readFileSync(cfgPath, 'utf8')), process.env)
