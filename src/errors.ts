@@ -25,6 +25,7 @@ export type ShardkitErrorCode =
   | 'ORDER_EXISTS'
   | 'ORDER_NOT_FOUND'
   | 'VERSION_CONFLICT'
+  | 'DIALECT_UNSUPPORTED'
   // inconsistency found: exit 4
   | 'INCONSISTENT'
   // everything else: exit 1
@@ -89,6 +90,7 @@ const EXIT_CODES: Partial<Record<ShardkitErrorCode, number>> = {
   ORDER_EXISTS: 3,
   ORDER_NOT_FOUND: 3,
   VERSION_CONFLICT: 3,
+  DIALECT_UNSUPPORTED: 3,
   ALREADY_RUNNING: 5,
   INCONSISTENT: 4,
   // stopped by a signal after a checkpoint; the same command resumes

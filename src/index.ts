@@ -10,7 +10,25 @@ export { buildConfig, splitShards, type BuildConfigOptions } from './config/init
 export { openRuntime, type Runtime, type RuntimeOptions } from './runtime/runtime.js'
 export { createMysqlPool, quoteIdent, qualified, type MysqlPool, type MysqlConnection } from './runtime/mysql.js'
 export { createLogger, silentLogger, type Logger } from './runtime/logger.js'
-export { LOGICAL_SHARDS, DIMENSIONS, shardOfKey, type Dimension } from './router/shard-function.js'
+export { LOGICAL_SHARDS, DIMENSIONS, shardOfKey, routeKey, MAX_KEY_DIGITS, type Dimension, type UnroutableReason } from './router/shard-function.js'
+export {
+  dialectOf,
+  parseServerVersion,
+  configuredDialect,
+  describeDialect,
+  boundedSelect,
+  shareLockClause,
+  updateLockClause,
+  supportsNowait,
+  upsertRowAlias,
+  upsertValueRef,
+  instantAddColumn,
+  collationFor,
+  DIALECT_NAMES,
+  type Dialect,
+  type DialectSetting,
+} from './runtime/dialect.js'
+export { checkFleet, type FleetCheck, type FleetProblem } from './config/fleet-check.js'
 export {
   ID_EPOCH_MS,
   ID_TIME_LIMIT_MS,

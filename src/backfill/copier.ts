@@ -22,7 +22,8 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { shardOfKey, type Dimension } from '../router/shard-function.js'
+import { routeKey, type Dimension, type UnroutableReason } from '../router/shard-function.js'
+import { exactReads, readColumnKinds, selectListSql } from '../dualwrite/column-kinds.js'
 import { compareIds } from '../idgen/layout.js'
 import { completeCheckpoint, readCheckpoints, resetCheckpoint, saveCheckpoint } from './checkpoints.js'
 import { nextChunkSize } from './plan.js'
@@ -55,8 +56,21 @@ export interface BackfillProgress {
   readonly lastPk: string | null
 }
 
+/** A legacy row no key routes: it is copied nowhere, and named here. */
+export interface UnroutableRow {
+  /** Its primary key. */
+  readonly key: string
+  /** The key column that has no shard. */
+  readonly column: string
+  readonly reason: UnroutableReason
+}
+
+/** Unroutable rows kept by key in a result; more are counted only. */
+export const MAX_UNROUTABLE_LISTED = 1000
+
 export interface BackfillResult {
   readonly dimensions: readonly Dimension[]
+  /** Rows copied in this run (rows read, less those in `unroutable`). */
   readonly rowsCopied: number
   readonly rowsTotal: number
   readonly chunks: number
@@ -65,6 +79,15 @@ export interface BackfillResult {
   readonly resumedFrom: string | null
   /** False when stopped by the signal (at a checkpoint). */
   readonly completed: boolean
+  /**
+   * Rows read in this run whose user or merchant key has no shard (NULL, or
+   * negative): not copied (nothing routes them, and the row is copied to both
+   * dimensions or to neither), counted, and the first
+   * {@link MAX_UNROUTABLE_LISTED} named by key. Verify reports them too, so
+   * the cutover cannot pass them by: fix their keys in legacy, then run the
+   * backfill again with `restart` (it copies them and records their routes).
+   */
+  readonly unroutable: { readonly rows: number; readonly listed: readonly UnroutableRow[] }
 }
 
 /** The legacy table's columns in order (the shard tables have the same ones). */
@@ -86,7 +109,8 @@ export async function legacyColumns(rt: Runtime): Promise<string[]> {
 export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Promise<BackfillResult> {
   const cfg = rt.config
   const dims = opts.dimensions ?? (['user', 'merchant'] as const)
-  const columns = await legacyColumns(rt)
+  const { columns, kinds } = await readColumnKinds(rt.legacy(), cfg.legacy.database, cfg.legacy.table)
+  if (columns.length === 0) throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${cfg.legacy.database}.${cfg.legacy.table} does not exist; check the config`, { database: cfg.legacy.database, table: cfg.legacy.table })
   const pk = cfg.legacy.primaryKey
   for (const c of [pk, cfg.legacy.userColumn, cfg.legacy.merchantColumn]) {
     if (!columns.includes(c)) throw new ShardkitError('CONFIG_INVALID', `column ${c} named in legacy is not in ${cfg.legacy.database}.${cfg.legacy.table}`, { column: c })
@@ -111,6 +135,9 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   const [[doneRow]] = resumedFrom === null ? [[{ n: 0 }]] : await rt.legacy().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${legacyTable} WHERE ${quoteIdent(pk)} <= ?`, [resumedFrom])
 
   const colList = columns.map(quoteIdent).join(',')
+  // FLOAT and GEOMETRY are read through expressions that keep every bit (column-kinds.ts).
+  const readList = selectListSql(columns, exactReads(kinds))
+  const unroutable: { rows: number; listed: UnroutableRow[] } = { rows: 0, listed: [] }
   const rowPh = `(${columns.map(() => '?').join(',')})`
   const fixed = typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined
   let chunkSize = fixed ?? 1000
@@ -128,10 +155,11 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   let readPk = lastPk
   let previous: Promise<void> | undefined
   const finish = async (conn: PoolConnection, rows: RowDataPacket[], tChunk: number) => {
+    const before = unroutable.rows
     try {
       // A switch to write-shards may overtake a running copy: stop at the last checkpoint.
       assertBackfillStage(await readStageState(rt))
-      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4)
+      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4, unroutable)
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
@@ -145,7 +173,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
     await phase('backfill.checkpoint-saved', { lastPk: last })
     lastPk = last
     chunks++
-    copied += rows.length
+    copied += rows.length - (unroutable.rows - before)
     rowsDone += rows.length
     if (fixed === undefined) chunkSize = nextChunkSize(chunkSize, performance.now() - tChunk, opts.targetChunkMs ?? 500)
     const elapsed = (performance.now() - t0) / 1000
@@ -166,7 +194,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
         ;[rows] =
           endPk === null
             ? [[]]
-            : await conn.query<RowDataPacket[]>(`SELECT ${colList} FROM ${legacyTable} WHERE ${conds.join(' AND ')} ORDER BY ${quoteIdent(pk)} LIMIT ${chunkSize} LOCK IN SHARE MODE`, params)
+            : await conn.query<RowDataPacket[]>(`SELECT ${readList} FROM ${legacyTable} WHERE ${conds.join(' AND ')} ORDER BY ${quoteIdent(pk)} LIMIT ${chunkSize} LOCK IN SHARE MODE`, params)
         await previous
       } catch (err) {
         await conn.rollback().catch(() => undefined)
@@ -193,7 +221,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   }
   await previous
   const seconds = (performance.now() - t0) / 1000
-  return { dimensions: dims, rowsCopied: copied, rowsTotal, chunks, seconds, rowsPerSecond: copied / Math.max(0.001, seconds), resumedFrom, completed }
+  return { dimensions: dims, rowsCopied: copied, rowsTotal, chunks, seconds, rowsPerSecond: copied / Math.max(0.001, seconds), resumedFrom, completed, unroutable }
 }
 
 async function writeChunk(
@@ -205,13 +233,26 @@ async function writeChunk(
   dims: readonly Dimension[],
   limit: ReturnType<typeof pLimit>,
   buckets: number,
+  unroutable: { rows: number; listed: UnroutableRow[] },
 ): Promise<void> {
   const cfg = rt.config
   const groups = new Map<string, Group>()
+  const routed: RowDataPacket[] = []
   for (const row of rows) {
+    // Both keys are routed first: a row goes to both dimensions or, when a key has no shard, to neither.
+    const u = routeKey(row[cfg.legacy.userColumn])
+    const m = routeKey(row[cfg.legacy.merchantColumn])
+    if (!('shard' in u) || !('shard' in m)) {
+      unroutable.rows++
+      if (unroutable.listed.length < MAX_UNROUTABLE_LISTED) {
+        const [column, why] = 'reason' in u ? [cfg.legacy.userColumn, u.reason] : [cfg.legacy.merchantColumn, (m as { reason: UnroutableReason }).reason]
+        unroutable.listed.push({ key: String(row[cfg.legacy.primaryKey]), column, reason: why })
+      }
+      continue
+    }
+    routed.push(row)
     for (const d of dims) {
-      const key = d === 'user' ? row[cfg.legacy.userColumn] : row[cfg.legacy.merchantColumn]
-      const p = cfg.dimensions[d].shards[shardOfKey(String(key), `${d} column`)]!
+      const p = cfg.dimensions[d].shards[d === 'user' ? u.shard : m.shard]!
       const id = `${p.host}/${p.database}/${p.table}`
       let g = groups.get(id)
       if (!g) groups.set(id, (g = { pool: rt.host(p.host), database: p.database, tableName: p.table, table: qualified(p.database, p.table), rows: [], keys: [] }))
@@ -233,7 +274,7 @@ async function writeChunk(
     for (let b = 0; b < n; b++) writes.push(limit(() => insertInOneTransaction(pool, list.filter((_, i) => i % n === b), colList, rowPh)))
   }
   // Legacy ids route through order_lookup; new ids carry their shard and need none.
-  const lookups = rows.filter((r) => compareIds(String(r[cfg.legacy.primaryKey]), cfg.legacy.idCeiling) <= 0)
+  const lookups = routed.filter((r) => compareIds(String(r[cfg.legacy.primaryKey]), cfg.legacy.idCeiling) <= 0)
   if (lookups.length > 0) {
     const vals: unknown[] = []
     for (const r of lookups) vals.push(r[cfg.legacy.primaryKey], r[cfg.legacy.userColumn], r[cfg.legacy.merchantColumn])

@@ -22,10 +22,32 @@ export interface BuildConfigOptions {
   readonly databasesPerHost?: number
   /** Prefix of every database shardkit creates (default `sk_`). */
   readonly prefix?: string
-  /** Control database server (default: the first shard host). */
+  /**
+   * Control database server (default: the first shard host). A path names the
+   * control database (`mysql://host:3306/ctl_db`); without one it is `<prefix>control`.
+   */
   readonly controlUrl?: string
   readonly redisUrl?: string
   readonly redisKeyPrefix?: string
+}
+
+/**
+ * The control server and database: the database a given control URL names in
+ * its path (the path then leaves the URL: every pool connects without a
+ * default database, since `provision` creates it), else `fallback`.
+ */
+export function controlOf(url: string, given: boolean, fallback: string): { url: string; database: string } {
+  if (!given) return { url, database: fallback }
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return { url, database: fallback } // parseConfig reports the URL
+  }
+  const path = decodeURIComponent(u.pathname.replace(/^\//, ''))
+  if (path === '') return { url, database: fallback }
+  u.pathname = ''
+  return { url: u.toString().replace(/\/$/, ''), database: path }
 }
 
 /** Splits 0..119 into `parts` contiguous ranges whose sizes differ by at most one. */
@@ -71,7 +93,7 @@ export function buildConfig(o: BuildConfigOptions): RawConfig {
       merchantColumn: o.merchantColumn ?? 'merchant_id',
       idCeiling: o.idCeiling,
     },
-    control: { url: o.controlUrl ?? o.shardHosts[0] ?? o.legacyUrl, database: `${prefix}control` },
+    control: controlOf(o.controlUrl ?? o.shardHosts[0] ?? o.legacyUrl, o.controlUrl !== undefined, `${prefix}control`),
     redis: { url: o.redisUrl ?? 'redis://127.0.0.1:6379', keyPrefix: o.redisKeyPrefix ?? `${prefix}:`.replace(/_:$/, ':') },
     hosts,
     dimensions: dims,

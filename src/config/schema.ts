@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { ShardkitError } from '../errors.js'
 import { redactUrl } from '../redact.js'
 import { LOGICAL_SHARDS, type Dimension, DIMENSIONS } from '../router/shard-function.js'
+import { DIALECT_NAMES, type DialectSetting } from '../runtime/dialect.js'
 
 const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/
 const IDENT_MSG = 'must be a plain identifier (letters, digits, _ or $, starting with a letter or _, at most 64 characters)'
@@ -74,6 +75,17 @@ const dimensionSchema = z.strictObject({
   placement: z.array(placementEntry, { error: 'must be a list of { shards, host, database, table }' }).min(1, 'must place the 120 logical shards'),
 })
 
+const dialectName = z.enum(DIALECT_NAMES, { error: `must be one of ${DIALECT_NAMES.join(', ')}` })
+
+/**
+ * Which SQL dialect each server speaks: `auto` (default) reads `SELECT VERSION()`
+ * once per pool; a name overrides it (for a proxy that hides the server), fleet-wide
+ * or per server: `{ "default": "auto", "legacy": "mysql8", "h1": "mariadb" }`.
+ */
+const dialectSchema = z.union([dialectName, z.record(z.string(), dialectName, { error: 'must map "default", "legacy", "control" or a host name to a dialect' })], {
+  error: `must be one of ${DIALECT_NAMES.join(', ')}, or an object mapping "default", "legacy", "control" or a host name to one`,
+})
+
 export const configSchema = z.strictObject({
   legacy: z.strictObject({
     url: mysqlUrl,
@@ -118,6 +130,7 @@ export const configSchema = z.strictObject({
       maxLeadMs: z.number().int().min(1).max(60_000).default(1_000),
     })
     .default({ leaseTtlMs: 30_000, maxLeadMs: 1_000 }),
+  dialect: dialectSchema.default('auto'),
 })
 
 export type RawConfig = z.input<typeof configSchema>
@@ -154,6 +167,13 @@ export interface ShardkitConfig {
   readonly dimensions: Readonly<Record<Dimension, DimensionConfig>>
   readonly idgen: { readonly leaseTtlMs: number; readonly maxLeadMs: number }
   readonly events: { readonly url: string; readonly exchange: string; readonly retentionMs: number }
+  /** The dialect of each server as the config sets it: `default`, `legacy`, `control` and host names (absent: `auto`). */
+  readonly dialect?: Readonly<Record<string, DialectSetting>>
+}
+
+/** The dialect the config sets for a server (`legacy`, `control` or a host name), or `auto`. */
+export function dialectSetting(config: Pick<ShardkitConfig, 'dialect'>, target: string): DialectSetting {
+  return config.dialect?.[target] ?? config.dialect?.default ?? 'auto'
 }
 
 /** One problem found in a config file. */
@@ -272,6 +292,13 @@ function resolve(src: unknown, env: Readonly<Record<string, string | undefined>>
     }
     dimensions[dim] = { shardFunction: 'mod', shards: slots as ShardPlacement[] }
   }
+  const dialect = objectOf(root.dialect)
+  for (const k of Object.keys(dialect ?? {})) {
+    if (k !== 'default' && k !== 'legacy' && k !== 'control' && !(rawHosts && k in rawHosts)) {
+      problems.push({ path: `dialect.${k}`, message: `names "${k}", which is neither "default", "legacy", "control" nor a host in "hosts" (known: ${Object.keys(rawHosts ?? {}).join(', ') || 'none'})` })
+    }
+  }
+  checkUrlDatabase(root, problems)
   const urls = {
     legacy: url(objectOf(root.legacy)?.url, 'legacy.url'),
     control: url(objectOf(root.control)?.url, 'control.url'),
@@ -310,6 +337,30 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     },
     idgen: c.idgen,
     events: { ...c.events, url: r.urls.events },
+    dialect: typeof c.dialect === 'string' ? { default: c.dialect } : c.dialect,
+  }
+}
+
+/**
+ * A database named in a URL's path must be the one the config uses there:
+ * shardkit connects to each server without a default database (the control
+ * and shard databases are created by `provision`), so a path that names
+ * another database would be silently ignored, or worse, believed.
+ */
+function checkUrlDatabase(root: Record<string, unknown>, problems: ConfigProblem[]): void {
+  for (const side of ['legacy', 'control'] as const) {
+    const o = objectOf(root[side])
+    if (typeof o?.url !== 'string') continue
+    let path: string
+    try {
+      path = decodeURIComponent(new URL(o.url.replace(ENV_REF, 'x')).pathname.slice(1))
+    } catch {
+      continue
+    }
+    const db = typeof o.database === 'string' ? o.database : side === 'control' ? 'shardkit_control' : undefined
+    if (path !== '' && db !== undefined && path !== db) {
+      problems.push({ path: `${side}.url`, message: `names database "${path}" in its path, but ${side}.database is "${db}"; remove the path from the URL, or set ${side}.database to "${path}"` })
+    }
   }
 }
 

@@ -34,11 +34,12 @@ export const CONTROL_TABLES: readonly TableDef[] = [
     name: 'order_lookup',
     owner: 'router',
     // Legacy order id -> user id, for routing ids at or below the legacy ceiling.
-    // Filled by backfill and by dual writes; read by the router.
+    // Filled by backfill and by dual writes; read by the router. The keys are DECIMAL(20,0):
+    // every value a BIGINT UNSIGNED or DECIMAL(20,0) key column holds (src/router/shard-function.ts).
     ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'order_lookup')} (
   order_id BIGINT NOT NULL,
-  user_id BIGINT NOT NULL,
-  merchant_id BIGINT NOT NULL,
+  user_id DECIMAL(20,0) NOT NULL,
+  merchant_id DECIMAL(20,0) NOT NULL,
   PRIMARY KEY (order_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
@@ -126,15 +127,16 @@ export const PRIMARY_TABLES: readonly TableDef[] = [
     owner: 'dualwrite',
     // One row per primary write whose secondaries are not yet known to hold the
     // primary's row: written in the primary transaction (intent), deleted once
-    // every secondary holds the row. Keys only, never row data.
+    // every secondary holds the row. Keys only, never row data. User and merchant
+    // keys are DECIMAL(20,0): every BIGINT UNSIGNED or DECIMAL(20,0) key routes.
     ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_journal')} (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   order_id BIGINT NOT NULL,
   op VARCHAR(8) NOT NULL,
   secondaries VARCHAR(32) NOT NULL,
-  user_id BIGINT NOT NULL,
-  merchant_id BIGINT NOT NULL,
-  prev_merchant_id BIGINT NULL,
+  user_id DECIMAL(20,0) NOT NULL,
+  merchant_id DECIMAL(20,0) NOT NULL,
+  prev_merchant_id DECIMAL(20,0) NULL,
   attempts INT UNSIGNED NOT NULL DEFAULT 0,
   last_error VARCHAR(64) NULL,
   created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
@@ -169,8 +171,8 @@ export const PRIMARY_TABLES: readonly TableDef[] = [
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   event_id CHAR(36) NOT NULL,
   order_id BIGINT NOT NULL,
-  user_id BIGINT NOT NULL,
-  merchant_id BIGINT NOT NULL,
+  user_id DECIMAL(20,0) NOT NULL,
+  merchant_id DECIMAL(20,0) NOT NULL,
   type VARCHAR(16) NOT NULL,
   version BIGINT NOT NULL,
   stage_version BIGINT NOT NULL,

@@ -10,11 +10,12 @@
  * server-side deadline and run bound (copy-bounds.ts), which hold when it
  * cannot be reached.
  */
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
+import type { Pool, PoolConnection } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { LEGACY_HOST, type Location } from './placement.js'
 import { VERSION_COLUMN, type RowShape } from './row-sql.js'
+import { exactReads, readColumnKinds } from './column-kinds.js'
 
 /** The pool that serves a location: the legacy pool for the legacy side, else the host's pool. */
 export function poolFor(rt: Runtime, host: string): Pool {
@@ -127,10 +128,7 @@ export function rowShape(rt: Runtime): Promise<RowShape> {
   if (!p) {
     const { legacy } = rt.config
     p = (async () => {
-      const [rows] = await rt
-        .legacy()
-        .query<RowDataPacket[]>('SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION', [legacy.database, legacy.table])
-      const columns = rows.map((r) => String(r.name))
+      const { columns, kinds } = await readColumnKinds(rt.legacy(), legacy.database, legacy.table)
       if (columns.length === 0) {
         throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${legacy.database}.${legacy.table} does not exist; check legacy.database and legacy.table in the config`, { database: legacy.database, table: legacy.table })
       }
@@ -139,10 +137,11 @@ export function rowShape(rt: Runtime): Promise<RowShape> {
           throw new ShardkitError('PRECONDITION_FAILED', `the legacy table ${legacy.database}.${legacy.table} has no column ${c}; dual writes need the key columns and an INT UNSIGNED \`version\` column`, { column: c })
         }
       }
-      return { columns, primaryKey: legacy.primaryKey, userColumn: legacy.userColumn, merchantColumn: legacy.merchantColumn }
+      return { columns, primaryKey: legacy.primaryKey, userColumn: legacy.userColumn, merchantColumn: legacy.merchantColumn, kinds: exactReads(kinds) }
     })()
     p.catch(() => shapes.delete(rt))
     shapes.set(rt, p)
   }
   return p
 }
+

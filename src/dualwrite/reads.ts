@@ -15,7 +15,7 @@ import { poolFor } from './connections.js'
 import { decodeCursor, encodeCursor, pageLimit, type ListPosition } from './cursor.js'
 import { readLookup } from './lookup.js'
 import { legacyLocation, routeOrderId, shardLocation, userShardLocation, type Location } from './placement.js'
-import { CREATED_COLUMN, differingColumns, selectByIdSql, toOrderRow, type OrderRow, type RowShape } from './row-sql.js'
+import { CREATED_COLUMN, differingColumns, selectByIdSql, selectListOf, toOrderRow, type OrderRow, type RowShape } from './row-sql.js'
 import { errorCode } from './replay.js'
 
 /** Shadow-read and write-path counters a service can export as metrics. */
@@ -129,7 +129,7 @@ async function listAt(ctx: ReadContext, l: Location, column: string, key: string
     params.push(pos.createdAt, pos.createdAt, pos.orderId)
   }
   params.push(limit)
-  const sql = `SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(column)} = ?${seek} ORDER BY ${c} DESC, ${pk} DESC LIMIT ?`
+  const sql = `SELECT ${selectListOf(shape)} FROM ${qualified(l.database, l.table)} WHERE ${quoteIdent(column)} = ?${seek} ORDER BY ${c} DESC, ${pk} DESC LIMIT ?`
   const [rows] = await poolFor(ctx.rt, l.host).query<RowDataPacket[]>(sql, params)
   return rows.map((r) => toOrderRow(r, shape.columns))
 }

@@ -54,6 +54,8 @@ export function encodeEvent(event: OrderEvent): Buffer {
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,18})$/
+/** User and merchant ids: every key the router routes (up to BIGINT UNSIGNED and DECIMAL(20,0), src/router/shard-function.ts). */
+const KEY = /^(0|[1-9][0-9]{0,19})$/
 
 /**
  * Parses a message body; anything that is not a well-formed event is a typed error.
@@ -71,7 +73,7 @@ export function decodeEvent(body: Buffer | string): OrderEvent {
   if (typeof o !== 'object' || o === null) throw new ShardkitError('USAGE', 'order event body must be a JSON object')
   if (typeof o.eventId !== 'string' || o.eventId.length === 0 || o.eventId.length > 64) throw bad('eventId', 'a string of 1-64 characters')
   for (const f of ['orderId', 'userId', 'merchantId'] as const) {
-    if (typeof o[f] !== 'string' || !DECIMAL.test(o[f])) throw bad(f, 'a decimal string')
+    if (typeof o[f] !== 'string' || !(f === 'orderId' ? DECIMAL : KEY).test(o[f])) throw bad(f, 'a decimal string')
   }
   if (!EVENT_TYPES.includes(o.type as OrderEventType)) throw bad('type', `one of ${EVENT_TYPES.join(', ')}`)
   if (typeof o.version !== 'number' || !Number.isSafeInteger(o.version) || o.version < 1) throw bad('version', 'a whole number from 1')

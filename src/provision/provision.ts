@@ -13,6 +13,7 @@ import { CONTROL_TABLES, ORDER_DB_TABLES, PRIMARY_TABLES } from '../control/tabl
 import { FENCE_TABLE } from '../cutover/fence.js'
 import { DIMENSIONS } from '../router/shard-function.js'
 import { expectedShape, needsMerchantIndex, shapeDifferences, shardTableDDL, type TableShape } from './shard-ddl.js'
+import { dialectOf } from '../runtime/dialect.js'
 
 export type ProvisionTarget = 'database' | 'shard-table' | 'control-table' | 'primary-table' | 'order-db-table'
 
@@ -127,11 +128,14 @@ export async function provision(rt: Runtime, opts: ProvisionOptions = {}): Promi
   }
   type Work = { server: Server; database: string; table?: string; kind: ProvisionTarget; ddl?: string; expected?: TableShape }
   const work: Work[] = []
+  // Each host's dialect, so a collation it lacks is translated (a host that does not answer fails below, as before).
+  const dialects = new Map(await Promise.all(Object.keys(config.hosts).map(async (h) => [h, await dialectOf(rt.host(h)).catch(() => undefined)] as const)))
   for (const dim of DIMENSIONS) {
     const shapeOpts = { dimension: dim, addMerchantIndex, merchantColumn: legacy.merchantColumn, primaryKey: legacy.primaryKey }
     for (const p of config.dimensions[dim].shards) {
       const s = server(p.host, () => rt.host(p.host))
-      work.push({ server: s, database: p.database, table: p.table, kind: 'shard-table', ddl: shardTableDDL(showCreate, p, shapeOpts), expected: expectedShape(legacyShape, shapeOpts) })
+      const target = dialects.get(p.host)
+      work.push({ server: s, database: p.database, table: p.table, kind: 'shard-table', ddl: shardTableDDL(showCreate, p, { ...shapeOpts, ...(target ? { target } : {}) }), expected: expectedShape(legacyShape, shapeOpts) })
     }
   }
   const control = server('control', () => rt.controlServer())

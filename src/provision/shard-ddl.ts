@@ -5,8 +5,11 @@
  * table has no index that starts with the merchant column. Foreign keys are
  * dropped (they cannot span shards; `shardctl sql lint --schema` reports them)
  * and so is the AUTO_INCREMENT counter (new ids come from the generator).
+ * For a target server of another version, collations it lacks are translated
+ * ({@link translateDDL}); stored bytes never change.
  */
 import { qualified, quoteIdent } from '../runtime/mysql.js'
+import { collationFor, type Dialect } from '../runtime/dialect.js'
 import type { Dimension } from '../router/shard-function.js'
 
 /** A column as information_schema describes it; what provisioning compares. */
@@ -44,9 +47,9 @@ export function needsMerchantIndex(legacy: TableShape, merchantColumn: string): 
 export function shardTableDDL(
   showCreate: string,
   target: { database: string; table: string },
-  opts: { dimension: Dimension; addMerchantIndex: boolean; merchantColumn: string; primaryKey: string },
+  opts: { dimension: Dimension; addMerchantIndex: boolean; merchantColumn: string; primaryKey: string; target?: Dialect },
 ): string {
-  const lines = showCreate.split('\n')
+  const lines = (opts.target ? translateDDL(showCreate, opts.target) : showCreate).split('\n')
   const head = lines[0] ?? ''
   if (!/^CREATE TABLE /i.test(head)) throw new Error('unexpected SHOW CREATE TABLE output: it does not start with CREATE TABLE')
   const body = lines.slice(1, -1).filter((l) => !/^\s*CONSTRAINT .* FOREIGN KEY /i.test(l))
@@ -57,6 +60,19 @@ export function shardTableDDL(
   }
   const tail = (lines[lines.length - 1] ?? ')').replace(/\s+AUTO_INCREMENT=\d+/i, '')
   return [`CREATE TABLE IF NOT EXISTS ${qualified(target.database, target.table)} (`, ...body, tail].join('\n')
+}
+
+/**
+ * `SHOW CREATE TABLE` text made creatable on `target`: each collation the
+ * target lacks becomes its equivalent (`utf8mb4_0900_ai_ci` is
+ * `utf8mb4_uca1400_ai_ci` on MariaDB 10.10+, and back), and MySQL's
+ * version comments (`/*!80016 DEFAULT ENCRYPTION='N' *\/`), which MariaDB
+ * would execute because its version numbers are higher, are dropped there.
+ */
+export function translateDDL(showCreate: string, target: Dialect): string {
+  let out = showCreate.replace(/\b(COLLATE[= ])([A-Za-z0-9_]+)/g, (_m, kw: string, c: string) => `${kw}${collationFor(target, c)}`)
+  if (target.name === 'mariadb') out = out.replace(/\s*\/\*!80\d{3} [^*]*\*\//g, '')
+  return out
 }
 
 /** The shape a shard table must have: the legacy shape, plus the merchant index where it is added. */

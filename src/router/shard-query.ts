@@ -1,13 +1,16 @@
 /**
  * One read on one shard under a deadline. The deadline is enforced twice:
- * on the server (MariaDB `SET STATEMENT max_statement_time`, MySQL's
- * `MAX_EXECUTION_TIME` hint) so an abandoned query stops using the server,
+ * on the server (the dialect's statement-time bound, src/runtime/dialect.ts:
+ * MariaDB `SET STATEMENT max_statement_time`, MySQL's `MAX_EXECUTION_TIME`
+ * hint; the dialect comes from `SELECT VERSION()` or the config, never from
+ * the handshake string a proxy may rewrite) so an abandoned query stops using the server,
  * and in the client (a timer covering the pool wait and the round trip), so a
  * host that stopped answering (a blackholed network, a wedged server) fails
  * the shard on time. A connection abandoned by the client timer or an abort
  * is destroyed, never returned to the pool with a query still running.
  */
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
+import { boundedSelect, dialectOf, isStatementTimeout } from '../runtime/dialect.js'
 
 /** Extra time the client timer allows beyond the server-side limit, so the server's clean error wins when it can. */
 export const CLIENT_GRACE_MS = 250
@@ -28,16 +31,7 @@ export interface ShardRead {
 }
 
 /** True for the server's own statement-time errors (MariaDB 1969, MySQL 3024). */
-export function isServerTimeout(err: unknown): boolean {
-  const e = err as { errno?: unknown; code?: unknown }
-  return e?.errno === 1969 || e?.errno === 3024 || e?.code === 'ER_STATEMENT_TIMEOUT' || e?.code === 'ER_QUERY_TIMEOUT'
-}
-
-function withServerLimit(sql: string, timeoutMs: number, mariadb: boolean): string {
-  if (mariadb) return `SET STATEMENT max_statement_time=${(timeoutMs / 1000).toFixed(3)} FOR ${sql}`
-  // MySQL reads the hint; MariaDB before 12 treats it as a comment.
-  return sql.replace(/^SELECT /, `SELECT /*+ MAX_EXECUTION_TIME(${Math.max(1, Math.ceil(timeoutMs))}) */ `)
-}
+export const isServerTimeout = isStatementTimeout
 
 /**
  * Runs one SELECT on a connection borrowed from `pool`.
@@ -77,10 +71,10 @@ export function readShard(read: ShardRead): Promise<RowDataPacket[]> {
           return
         }
         conn = c
-        // mysql2 records the server flavour from the handshake; without it only the client deadline applies.
-        const mariadb = (c.connection as unknown as { _isMariaDB?: unknown })._isMariaDB === true
         try {
-          const [rows] = await c.query<RowDataPacket[]>(withServerLimit(read.sql, read.timeoutMs, mariadb), read.params as unknown[])
+          // Read once per pool, on this connection (cached); the first read counts against the deadline.
+          const dialect = await dialectOf(read.pool, c)
+          const [rows] = await c.query<RowDataPacket[]>(boundedSelect(dialect, read.sql, read.timeoutMs), read.params as unknown[])
           if (conn === c) {
             conn = undefined
             c.release()

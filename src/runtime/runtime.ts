@@ -9,6 +9,8 @@ import type { Pool } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { ShardkitConfig } from '../config/schema.js'
 import { createMysqlPool } from './mysql.js'
+import { setPoolDialect } from './dialect.js'
+import { dialectSetting } from '../config/schema.js'
 import { silentLogger, type Logger } from './logger.js'
 
 export interface RuntimeOptions {
@@ -60,11 +62,12 @@ class RuntimeImpl implements Runtime {
     if (this.closing) throw new ShardkitError('CLOSED', 'the runtime was closed; open a new one with openRuntime()')
   }
 
-  private pool(key: string, url: string, database?: string): Pool {
+  private pool(key: string, url: string, database: string | null, dialectTarget: string): Pool {
     this.assertOpen()
     let p = this.pools.get(key)
     if (!p) {
       p = createMysqlPool(url, { database, connectionLimit: this.connectionLimit })
+      setPoolDialect(p, dialectSetting(this.config, dialectTarget))
       this.pools.set(key, p)
     }
     return p
@@ -73,19 +76,21 @@ class RuntimeImpl implements Runtime {
   host(name: string): Pool {
     const url = this.config.hosts[name]
     if (url === undefined) throw new ShardkitError('CONFIG_INVALID', `host "${name}" is not in the config's hosts`, { host: name })
-    return this.pool(`host:${name}`, url)
+    // Shard tables are always qualified; a path in the host URL is not a default database.
+    return this.pool(`host:${name}`, url, null, name)
   }
 
   legacy(): Pool {
-    return this.pool('legacy', this.config.legacy.url, this.config.legacy.database)
+    return this.pool('legacy', this.config.legacy.url, this.config.legacy.database, 'legacy')
   }
 
   control(): Pool {
-    return this.pool('control', this.config.control.url, this.config.control.database)
+    return this.pool('control', this.config.control.url, this.config.control.database, 'control')
   }
 
   controlServer(): Pool {
-    return this.pool('control-server', this.config.control.url)
+    // No default database: this pool creates it.
+    return this.pool('control-server', this.config.control.url, null, 'control')
   }
 
   private newRedis(): Redis {

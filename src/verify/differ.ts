@@ -20,11 +20,18 @@
  *
  * Once legacy is retired (stage `shards`) the user dimension is compared with
  * the merchant dimension row by row, in one streaming merge.
+ *
+ * Legacy rows that no key routes (NULL, or negative in a signed column) are
+ * in no shard: they are left out of the chunk sums and listed by key as
+ * `unroutable` differences, so a verify with such rows is never clean and
+ * the cutover cannot advance past them. Fix the key in legacy, then run
+ * `shardctl backfill --restart` (it copies them and records their routes).
  */
+import type { RowDataPacket } from 'mysql2/promise'
 import { ShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import type { Dimension } from '../router/shard-function.js'
+import { unroutableSql, type Dimension } from '../router/shard-function.js'
 import { compareIds } from '../idgen/layout.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { ChunkChecksummer, sameRows, type SideSum } from './chunk-checksum.js'
@@ -82,6 +89,8 @@ export interface VerifyResult {
   /** Chunks whose sums differed twice and were narrowed down to rows. */
   readonly chunksNarrowed: number
   readonly hash: HashFlavor
+  /** Legacy rows no key routes (counted in full; the first ones are in `differences` as `unroutable`). */
+  readonly unroutable?: number
   /** Differing keys that still had a dual-write journal entry at the end: run `shardctl dualwrite drain`. */
   readonly journaled?: readonly string[]
 }
@@ -93,6 +102,10 @@ export interface VerifyQueries {
   readonly checksummer: ChunkChecksummer
   /** `SELECT pk, u, m, h FROM <table>` for the row streams. */
   rowSelect(table: string): string
+  /** The condition "a key of this legacy row routes nowhere", or '' when no row can be so. */
+  readonly unroutableSql: string
+  /** Both key columns lead an index: counting unroutable rows is a cheap range read. */
+  readonly keysIndexed: boolean
 }
 
 /** Reads the legacy columns and picks a hash every server of the fleet can compute. */
@@ -104,13 +117,24 @@ export async function prepareQueries(rt: Runtime, o: { concurrency?: number; has
   }
   const flavor = o.hash ?? 'crc-pk'
   const hashSql = rowHashSql(columns, flavor, cfg.legacy.primaryKey)
+  const keyCol = (name: string) => columns.find((c) => c.name === name)!
+  const unroutable = [cfg.legacy.userColumn, cfg.legacy.merchantColumn]
+    .map((n) => unroutableSql(quoteIdent(n), { nullable: keyCol(n).nullable, unsigned: keyCol(n).unsigned ?? false }))
+    .filter(Boolean)
+    .join(' OR ')
+  const [lead] = await rt.legacy().query<RowDataPacket[]>(
+    'SELECT DISTINCT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND SEQ_IN_INDEX = 1 AND COLUMN_NAME IN (?, ?)',
+    [cfg.legacy.database, cfg.legacy.table, cfg.legacy.userColumn, cfg.legacy.merchantColumn],
+  )
   const pk = quoteIdent(cfg.legacy.primaryKey)
   const head = `SELECT ${pk} AS pk, ${quoteIdent(cfg.legacy.userColumn)} AS u, ${quoteIdent(cfg.legacy.merchantColumn)} AS m, ${hashSql} AS h FROM `
   return {
     hashSql,
     flavor,
-    checksummer: new ChunkChecksummer(rt, hashSql, { concurrency: o.concurrency ?? 2 }),
+    checksummer: new ChunkChecksummer(rt, hashSql, { concurrency: o.concurrency ?? 2, unroutable }),
     rowSelect: (table) => head + table,
+    unroutableSql: unroutable,
+    keysIndexed: lead.length === 2 || cfg.legacy.userColumn === cfg.legacy.merchantColumn,
   }
 }
 
@@ -161,6 +185,9 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     await compareRows(pass, { lo: null, hi: null })
     st.chunks = 1
   } else {
+    // Unroutable rows are left out of legacy's sums (no dimension holds them). When both key columns
+    // are indexed, a cheap count says whether any exist, and the filter is skipped when none do.
+    if (q.unroutableSql && q.keysIndexed && (await listUnroutable(rt, q, 0)).total === 0) q.checksummer.leaveOut('')
     const size = opts.chunkSize ?? 100_000
     // Chunks are key-value ranges (lo, hi] that tile the whole key space, sized from the
     // last chunk's count toward `size` rows: range sums need no boundary query and no
@@ -198,8 +225,25 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     await pending
   }
 
-  const { remaining, journaled } = await settle(rt, st.found, q.hashSql, ctx, opts)
-  return { ...summarize({ dimension, started, t0, pairs, remaining, st, flavor: q.flavor }), journaled }
+  const settled = await settle(rt, st.found, q.hashSql, ctx, opts)
+  // Unroutable rows do not settle: a dual write never makes one (the store refuses such keys).
+  const unroutable = opts.legacyRetired ? { listed: [], total: 0 } : await listUnroutable(rt, q, Math.max(0, maxDiffs - settled.remaining.length))
+  const remaining = [...settled.remaining, ...unroutable.listed]
+  st.overflow += unroutable.total - unroutable.listed.length
+  return { ...summarize({ dimension, started, t0, pairs, remaining, st, flavor: q.flavor }), journaled: settled.journaled, ...(unroutable.total > 0 ? { unroutable: unroutable.total } : {}) }
+}
+
+/** Legacy's rows that no key routes: up to `max` by key, and how many there are. */
+export async function listUnroutable(rt: Runtime, q: Pick<VerifyQueries, 'unroutableSql'>, max: number): Promise<{ listed: Difference[]; total: number }> {
+  if (!q.unroutableSql) return { listed: [], total: 0 }
+  const cfg = rt.config
+  const pk = quoteIdent(cfg.legacy.primaryKey)
+  const table = qualified(cfg.legacy.database, cfg.legacy.table)
+  const [[n]] = await rt.legacy().query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${q.unroutableSql}`)
+  const total = Number(n!.n)
+  if (total === 0 || max === 0) return { listed: [], total }
+  const [rows] = await rt.legacy().query<RowDataPacket[]>(`SELECT ${pk} AS pk FROM ${table} WHERE ${q.unroutableSql} ORDER BY ${pk} LIMIT ${Math.floor(max)}`)
+  return { listed: rows.map((r) => ({ pair: 'legacy-user' as const, kind: 'unroutable' as const, key: String(r.pk) })), total }
 }
 
 /**

@@ -6,9 +6,9 @@
 import type { RowDataPacket } from 'mysql2/promise'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
-import { LOGICAL_SHARDS, shardOfKey, type Dimension } from '../router/shard-function.js'
+import { LOGICAL_SHARDS, type Dimension } from '../router/shard-function.js'
 import { compareIds, shardFieldUnchecked } from '../idgen/layout.js'
-import { compareKey, type DiffContext, type Difference } from './compare.js'
+import { compareKey, shardOfValue, type DiffContext, type Difference } from './compare.js'
 import { toEntry, type Entry } from './streams.js'
 
 /** Re-reads each differing key from every side by point queries and compares again. */
@@ -40,8 +40,8 @@ export async function recheck(rt: Runtime, diffs: readonly Difference[], hashSql
     for (const key of batch) {
       const l = legacyBy.get(key)
       if (l) {
-        add('user', key, shardOfKey(l.user))
-        add('merchant', key, shardOfKey(l.merchant))
+        add('user', key, shardOfValue(l.user))
+        add('merchant', key, shardOfValue(l.merchant))
       }
     }
     for (const d of batch.flatMap((k) => byKey.get(k)!)) {

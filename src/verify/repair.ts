@@ -23,8 +23,9 @@ import { assertIdSyntax, compareIds, shardFieldUnchecked } from '../idgen/layout
 import { readLookup } from '../dualwrite/lookup.js'
 import { legacyLocation, locationKey, type Location } from '../dualwrite/placement.js'
 import type { StageState } from '../cutover/stages.js'
-import type { Difference, Pair } from './compare.js'
+import { shardOfValue, type Difference, type Pair } from './compare.js'
 import { readColumnInfo } from './row-hash.js'
+import { exactReads, kindOfType, selectListSql, type ReadKinds } from '../dualwrite/column-kinds.js'
 
 export type SourceOfTruth = 'legacy' | 'user'
 
@@ -52,7 +53,7 @@ export function printable(s: RepairStatement): string {
 }
 
 const PAIRS: readonly Pair[] = ['legacy-user', 'legacy-merchant', 'user-merchant']
-const KINDS = ['missing', 'extra', 'different', 'misplaced', 'bad-shard-field']
+const KINDS = ['missing', 'extra', 'different', 'misplaced', 'bad-shard-field', 'unroutable']
 
 /**
  * Reads the differences of a verify report (`verify --report <file>`).
@@ -94,13 +95,15 @@ export class RepairPlanner {
     private readonly columns: string[],
     readonly source: SourceOfTruth,
     readonly targets: ReadonlyArray<'legacy' | Dimension>,
+    /** FLOAT and GEOMETRY columns, read through exact expressions (src/dualwrite/column-kinds.ts). */
+    private readonly kinds: ReadKinds = {},
   ) {}
 
   static async open(rt: Runtime, stage: StageState['stage']): Promise<RepairPlanner> {
     const cfg = rt.config
     const cols = await readColumnInfo(rt.legacy(), cfg.legacy.database, cfg.legacy.table)
     const { source, targets } = repairTargets(stage)
-    return new RepairPlanner(rt, cols.map((c) => c.name), source, targets)
+    return new RepairPlanner(rt, cols.map((c) => c.name), source, targets, exactReads(Object.fromEntries(cols.map((c) => [c.name, kindOfType(c.dataType ?? '')]))))
   }
 
   private get pk(): string {
@@ -138,7 +141,7 @@ export class RepairPlanner {
 
   /** The SELECT of the full source row (append ` LOCK IN SHARE MODE` to lock it). */
   selectSql(l: Location): string {
-    return `SELECT ${this.columns.map(quoteIdent).join(',')} FROM ${qualified(l.database, l.table)} WHERE ${this.pk} = ?`
+    return `SELECT ${selectListSql(this.columns, this.kinds)} FROM ${qualified(l.database, l.table)} WHERE ${this.pk} = ?`
   }
 
   /** What to do where, for every copy of `key` to match `row` (the source's row, or undefined). */
@@ -146,19 +149,9 @@ export class RepairPlanner {
     const cfg = this.rt.config
     const out: Array<{ target: 'legacy' | Dimension; location: Location; action: 'upsert' | 'delete' }> = []
     for (const target of this.targets) {
-      let keep: Location | undefined
-      if (row !== undefined) {
-        if (target === 'legacy') keep = legacyLocation(cfg)
-        else {
-          const value = String(row[target === 'user' ? cfg.legacy.userColumn : cfg.legacy.merchantColumn])
-          // A source row whose key cannot be routed has no copy to keep (and every copy is stray).
-          try {
-            keep = this.shardAt(target, shardOfKey(value))
-          } catch {
-            keep = undefined
-          }
-        }
-      }
+      // A source row no key routes (NULL or negative: its key must be fixed in legacy) is kept nowhere: its copies go.
+      const routed = row === undefined || target === 'legacy' ? undefined : [shardOfValue(row[cfg.legacy.userColumn] ?? null), shardOfValue(row[cfg.legacy.merchantColumn] ?? null)]
+      const keep: Location | undefined = row === undefined ? undefined : target === 'legacy' ? legacyLocation(cfg) : routed!.includes(undefined) ? undefined : this.shardAt(target, routed![target === 'user' ? 0 : 1]!)
       if (keep) out.push({ target, location: keep, action: 'upsert' })
       if (target === 'legacy') {
         if (!row) out.push({ target, location: legacyLocation(cfg), action: 'delete' })

@@ -9,8 +9,9 @@ import { compareIds } from '../idgen/layout.js'
 
 export interface Entry {
   readonly pk: string
-  readonly user: string
-  readonly merchant: string
+  /** The key columns' values as read; null for NULL (such a row routes nowhere). */
+  readonly user: string | null
+  readonly merchant: string | null
   readonly hash: string
   /** The logical shard table it was read from (-1 for legacy). */
   readonly shard: number
@@ -23,7 +24,7 @@ export interface KeyRange {
 }
 
 export function toEntry(r: RowDataPacket, shard: number): Entry {
-  return { pk: String(r.pk), user: String(r.u), merchant: String(r.m), hash: String(r.h), shard }
+  return { pk: String(r.pk), user: r.u === null ? null : String(r.u), merchant: r.m === null ? null : String(r.m), hash: String(r.h), shard }
 }
 
 /** A keyset-chunked stream of one table's entries inside a range. */

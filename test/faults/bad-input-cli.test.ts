@@ -73,7 +73,7 @@ const cases: Array<[string[], string]> = [
   [['verify', '--concurrency', '0'], '--concurrency'],
   [['verify', '--since', 'last tuesday'], '--since'],
   [['route', '--user', '-1'], '--user'],
-  [['route', '--user', '9223372036854775808'], '--user'],
+  [['route', '--user', '100000000000000000000'], '--user'],
   [['route', '--merchant', '1.5'], '--merchant'],
   [['route', '--order', 'abc'], '--order'],
   [['route'], '--user'],

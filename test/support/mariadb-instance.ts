@@ -57,7 +57,7 @@ async function answers(port: number): Promise<boolean> {
 }
 
 /** Creates a data directory and starts a server on a free port. */
-export async function startMariadbInstance(opts: { port?: number; bufferPoolMb?: number } = {}): Promise<MariadbInstance> {
+export async function startMariadbInstance(opts: { port?: number; bufferPoolMb?: number; /** More mariadbd options, e.g. `--default-time-zone=+05:30`. */ extraArgs?: readonly string[] } = {}): Promise<MariadbInstance> {
   const mariadbd = findBinary(['mariadbd', 'mysqld'])
   const installDb = findBinary(['mariadb-install-db', 'mysql_install_db'])
   const base = mkdtempSync(join(tmpdir(), 'shardkit-mariadb-'))
@@ -91,6 +91,7 @@ export async function startMariadbInstance(opts: { port?: number; bufferPoolMb?:
           '--skip-log-bin',
           `--log-error=${join(base, 'error.log')}`,
           '--max-connections=300',
+          ...(opts.extraArgs ?? []),
         ],
         { stdio: 'ignore' },
       )

@@ -111,7 +111,9 @@ describe('routing: shardOfId(nextId(user)) is the user shard', () => {
   it('refuses a user id that is not a non-negative integer, naming it', async () => {
     const { open } = setup()
     const gen = await open()
-    for (const bad of [-1, 1.5, Number.NaN, 'abc', '007', '', '9223372036854775808']) {
+    // Every user id the router routes is accepted (up to DECIMAL(20,0), issue 16); wider ones are not.
+    for (const ok of ['9223372036854775808', '18446744073709551615', '99999999999999999999']) expect(shardOfId(gen.nextId(ok))).toBe(Number(BigInt(ok) % 120n))
+    for (const bad of [-1, 1.5, Number.NaN, 'abc', '007', '', '-5', '100000000000000000000']) {
       expect(() => gen.nextId(bad as never)).toThrow(/userId/)
     }
     await gen.close()

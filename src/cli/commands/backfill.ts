@@ -80,6 +80,14 @@ export function registerBackfillCommands(program: Command, io: CliIO): void {
           io,
           `backfill ${result.completed ? 'complete' : 'stopped at a checkpoint'}: ${result.rowsCopied} rows copied in ${result.seconds.toFixed(1)} s (${Math.round(result.rowsPerSecond)} rows/s) into ${result.dimensions.join(' and ')}; legacy holds ${result.rowsTotal}`,
         )
+      if (!f.json && result.unroutable.rows > 0) printLine(io, unroutableLine(result))
       if (!result.completed) throw new ShardkitError('ABORTED', 'backfill stopped at a checkpoint; run the same command to resume', {})
     })
+}
+
+/** What the operator must know of rows no key routes: how many, which, and what to do. */
+export function unroutableLine(result: BackfillResult): string {
+  const shown = result.unroutable.listed.slice(0, 20).map((u) => `${u.key} (${u.column} ${u.reason})`)
+  const more = result.unroutable.rows - shown.length
+  return `${result.unroutable.rows} rows were not copied because a key has no shard: ${shown.join(', ')}${more > 0 ? ` and ${more} more (see --json)` : ''}; give them a non-negative key in legacy (or delete them), then run \`shardctl backfill --restart\` (it copies them and records their routes; rows already copied are left as they are). Verify reports them as "unroutable" until then, which keeps the cutover from advancing.`
 }

@@ -13,7 +13,8 @@ import { parseConfig, type ShardkitConfig } from '../../config/schema.js'
 import { createMysqlPool, qualified, quoteIdent } from '../../runtime/mysql.js'
 import { redactUrl } from '../../redact.js'
 import { DIMENSIONS } from '../../router/shard-function.js'
-import { intOption, loadCliConfig } from '../context.js'
+import { intOption, loadCliConfig, withRuntime } from '../context.js'
+import { checkFleet } from '../../config/fleet-check.js'
 import { printJson, printLine, type CliIO } from '../io.js'
 
 interface InitFlags {
@@ -107,16 +108,31 @@ export function registerConfigCommands(program: Command, io: CliIO): void {
 
   config
     .command('check')
-    .description('validate the config; print hosts and shards per host, or every problem (exit 2)')
-    .option('--json', 'print JSON')
-    .action((f: { json?: boolean }, cmd: Command) => {
+    .description('validate the config (every problem at once, exit 2), then ask the servers: dialects, a mixed MariaDB/MySQL fleet, the legacy version and key columns (exit 3)')
+    .option('--offline', 'check the file only; connect to no server')
+    .option('--json', 'print JSON: {"ok", "path", "dimensions", "servers", "problems", "notes"}')
+    .action(async (f: { json?: boolean; offline?: boolean }, cmd: Command) => {
       const { config: c, path } = loadCliConfig(io, cmd)
       const rows = perHost(c)
-      if (f.json) return printJson(io, { ok: true, path, dimensions: rows })
-      printLine(io, `${path}: ok`)
-      for (const r of rows) {
-        printLine(io, `${r.dimension}:`)
-        for (const h of r.hosts) printLine(io, `  ${h.host.padEnd(12)} ${String(h.shards).padStart(3)} shards in ${h.databases.join(', ')}  (${redactUrl(c.hosts[h.host]!)})`)
+      const fleet = f.offline ? undefined : await withRuntime(io, cmd, (rt) => checkFleet(rt))
+      const ok = !fleet || fleet.problems.length === 0
+      if (f.json) printJson(io, { ok, path, dimensions: rows, ...(fleet ? { servers: fleet.servers, problems: fleet.problems, notes: fleet.notes } : {}) })
+      else {
+        printLine(io, `${path}: ${ok ? 'ok' : `${fleet!.problems.length} problem${fleet!.problems.length === 1 ? '' : 's'} on the servers`}`)
+        for (const r of rows) {
+          printLine(io, `${r.dimension}:`)
+          for (const h of r.hosts) printLine(io, `  ${h.host.padEnd(12)} ${String(h.shards).padStart(3)} shards in ${h.databases.join(', ')}  (${redactUrl(c.hosts[h.host]!)})`)
+        }
+        if (fleet) {
+          printLine(io, 'servers:')
+          for (const [name, d] of Object.entries(fleet.servers)) printLine(io, `  ${name.padEnd(12)} ${d ?? 'did not answer'}`)
+          for (const p of fleet.problems) printLine(io, `problem (${p.kind}, ${p.servers.join(', ')}): ${p.message}`)
+          for (const n of fleet.notes) printLine(io, `note: ${n}`)
+        }
+      }
+      if (!ok) {
+        const first = fleet!.problems[0]!
+        throw new ShardkitError('PRECONDITION_FAILED', `config check found ${fleet!.problems.length} problem(s) on the servers; the first: ${first.message}`, { problems: fleet!.problems.length, kind: first.kind })
       }
     })
 

@@ -58,7 +58,7 @@ function controlFromFlag(value: string): ControlTarget {
 function registerNew(id: Command, io: CliIO): void {
   id.command('new')
     .description('issue new order ids for a user: one per line (leases a worker from the control database)')
-    .requiredOption('--user <userId>', 'the user id (decimal, 0 to 2^63-1)')
+    .requiredOption('--user <userId>', 'the user id (a non-negative integer of up to 20 digits: every value the router routes)')
     .option('--count <n>', `how many ids (1 to ${MAX_COUNT})`, '1')
     .option('--control <mysql-url>', `control database to lease from when no config file is found (default ${DEFAULT_CONTROL_URL})`)
     .option('--json', 'print JSON: {"userId","userShard","worker","ids"}')

@@ -112,6 +112,7 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
         byPair: r.byPair,
         sample: r.differences.slice(0, 20),
         journaled: r.journaled?.length ?? 0,
+        unroutable: r.unroutable ?? 0,
         chunks: r.chunks,
         chunksNarrowed: r.chunksNarrowed,
         hash: r.hash,
@@ -127,6 +128,7 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
         printLine(io, `verify ${r.clean ? 'clean' : 'FOUND DIFFERENCES'} (${r.pairs.join(', ')}; stage ${r.stage}): ${scope}; ${r.rowsCompared.legacy} legacy, ${r.rowsCompared.user} user-dimension, ${r.rowsCompared.merchant} merchant-dimension rows in ${r.seconds.toFixed(1)} s`)
         for (const [pair, kinds] of Object.entries(r.byPair)) printLine(io, `  ${pair}: ${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}`)
         for (const x of summary.sample) printLine(io, `  ${x.pair} ${x.kind} ${x.key}${x.shard === undefined ? '' : ` (shard ${x.shard})`}`)
+        if (summary.unroutable > 0) printLine(io, `  ${summary.unroutable} legacy rows have a user or merchant key that routes nowhere (NULL or negative): no shard holds them, and the cutover cannot advance past them; give them a valid key in legacy (or delete them), then run \`shardctl backfill --restart\` (it copies them and records their routes)`)
         if (summary.journaled > 0) printLine(io, `  ${summary.journaled} of these keys still have dual-write journal entries: run \`shardctl dualwrite drain\`, then verify again`)
         if (summary.differences > summary.sample.length) printLine(io, `  ... ${summary.differences - summary.sample.length} more${f.report ? ` in ${f.report}` : '; pass --report <file> for all of them'}`)
       }
