@@ -12,6 +12,7 @@
 import { ShardkitError, isShardkitError } from '../errors.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { readDurableStage, readStageState } from '../cutover/switch-store.js'
+import type { StageState } from '../cutover/stages.js'
 import { rowShape, poolFor } from '../dualwrite/connections.js'
 import { primaryDatabases, primaryOf } from '../dualwrite/placement.js'
 import { repairOrder, type ReplayFailure } from '../dualwrite/replay.js'
@@ -31,6 +32,12 @@ export interface RepairOptions {
   readonly rounds?: number
   /** Bound per copy statement (default 5000 ms). */
   readonly statementTimeoutMs?: number
+  /**
+   * The stage to repair under (default: the durable copy in the control
+   * database, as every command reads it). Its fence must be open: a harness
+   * that moves the fences itself passes the stage it set.
+   */
+  readonly stage?: StageState
   readonly signal?: AbortSignal
 }
 
@@ -55,7 +62,7 @@ export interface RepairResult {
  * @throws ShardkitError `PRECONDITION_FAILED` when the stage changed during an executing repair (it stopped there)
  */
 export async function runRepair(rt: Runtime, differences: readonly Difference[], opts: RepairOptions = {}): Promise<RepairResult> {
-  const before = (await readDurableStage(rt))?.state ?? (await readStageState(rt))
+  const before = opts.stage ?? (await readDurableStage(rt))?.state ?? (await readStageState(rt))
   const planner = await RepairPlanner.open(rt, before.stage)
   const byKey = new Map<string, Difference[]>()
   for (const d of differences) byKey.set(d.key, [...(byKey.get(d.key) ?? []), d])

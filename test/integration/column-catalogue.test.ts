@@ -189,7 +189,7 @@ describe('issue 16: each column type through insert, update, backfill, drain and
     expect(check!.v, 'the fault was applied').not.toEqual(row!.v)
     const v = await verify()
     expect(v.differences.map((d) => `${d.pair}:${d.kind}:${d.key}`)).toContain(`legacy-user:different:${id}`)
-    const r = await runRepair(rt, v.differences, { execute: true })
+    const r = await runRepair(rt, v.differences, { execute: true, stage: stage.current() })
     expect(r.clean).toBe(true)
     expect((await verify()).clean).toBe(true)
     await expectByteExact()
