@@ -155,11 +155,11 @@ export async function raiseFences(rt: Runtime, opts: { currentVersion: number; t
       const h = { p, conn, done: false }
       held.push(h)
       await conn.query('SET SESSION innodb_lock_wait_timeout = ?', [waitSeconds])
-      const { flavor } = await serverClock(poolFor(rt, p.host), conn)
+      const { dialect } = await serverClock(poolFor(rt, p.host), conn)
       await conn.beginTransaction()
       try {
         // Bounded on the server too where it can be (MariaDB): the raise must not outlive its budget.
-        const bound = flavor === 'mariadb' ? `SET STATEMENT max_statement_time=${(opts.timeoutMs / 1000).toFixed(3)} FOR ` : ''
+        const bound = dialect.name === 'mariadb' ? `SET STATEMENT max_statement_time=${(opts.timeoutMs / 1000).toFixed(3)} FOR ` : ''
         await conn.query(
           `${bound}INSERT INTO ${qualified(p.database, FENCE_TABLE)} (id, stage_version, state) VALUES (1, ?, 'raised') ON DUPLICATE KEY UPDATE state = 'raised'`,
           [opts.currentVersion],

@@ -18,12 +18,11 @@
  * halved as the uncertainty, refreshed in the background every 30 s).
  */
 import type { Pool, RowDataPacket } from 'mysql2/promise'
-
-/** Which server speaks: decides the statement-bound syntax. */
-export type ServerFlavor = 'mariadb' | 'mysql'
+import { dialectOf, type Dialect } from '../runtime/dialect.js'
 
 export interface ClockReading {
-  readonly flavor: ServerFlavor
+  /** What the server speaks (the dialect seam: detected, or the config's). */
+  readonly dialect: Dialect
   /** server clock − local clock, ms. */
   readonly offsetMs: number
   /** Half the round trip of the reading, ms. */
@@ -39,14 +38,13 @@ interface Queryable {
   query<T extends RowDataPacket[]>(opts: { sql: string; timeout?: number }): Promise<[T, unknown]>
 }
 
-async function measure(on: Queryable, timeoutMs: number): Promise<ClockReading> {
+async function measure(pool: Pool, on: Queryable, timeoutMs: number): Promise<ClockReading> {
+  const dialect = await dialectOf(pool, on as Pick<Pool, 'query'>)
   const t0 = Date.now()
-  const [rows] = await on.query<RowDataPacket[]>({ sql: 'SELECT UTC_TIMESTAMP(6) AS now, VERSION() AS v, @@version_comment AS c', timeout: timeoutMs })
+  const [rows] = await on.query<RowDataPacket[]>({ sql: 'SELECT UTC_TIMESTAMP(6) AS now', timeout: timeoutMs })
   const t1 = Date.now()
-  const r = rows[0]!
-  const server = Date.parse(`${String(r.now).replace(' ', 'T')}Z`)
-  const text = `${String(r.v)} ${String(r.c)}`.toLowerCase()
-  return { flavor: text.includes('mariadb') ? 'mariadb' : 'mysql', offsetMs: server - (t0 + t1) / 2, uncertaintyMs: Math.ceil((t1 - t0) / 2) + 1, at: t1 }
+  const server = Date.parse(`${String(rows[0]!.now).replace(' ', 'T')}Z`)
+  return { dialect, offsetMs: server - (t0 + t1) / 2, uncertaintyMs: Math.ceil((t1 - t0) / 2) + 1, at: t1 }
 }
 
 /**
@@ -60,12 +58,12 @@ export async function serverClock(pool: Pool, conn?: Queryable, timeoutMs = 5_00
   if (!e) readings.set(pool, (e = {}))
   const entry = e
   if (!entry.last && conn) {
-    const r = await measure(conn, timeoutMs)
+    const r = await measure(pool, conn, timeoutMs)
     entry.last = r
     return r
   }
   const refresh = () => {
-    entry.pending ??= measure(pool, 5_000).then(
+    entry.pending ??= measure(pool, pool, 5_000).then(
       (r) => {
         entry.last = r
         entry.pending = undefined
@@ -101,12 +99,14 @@ export function copyDeadline(clock: ClockReading, startedAt: number, clientBound
  * Prefixes a copy statement with its server-side run bound (pure).
  * MariaDB bounds everything (time, row locks, metadata locks); MySQL 8 has no
  * run-time bound for writes, so there only the metadata-lock wait is bounded
- * per statement and the InnoDB lock wait is the server's (see docs/reliability.md).
+ * per statement (`SET_VAR`, 8.0.3+) and the InnoDB lock wait is the server's;
+ * MySQL 5.7 has no per-statement bound at all (see docs/reliability.md).
  */
-export function boundCopySql(flavor: ServerFlavor, sql: string, clientBoundMs: number): string {
+export function boundCopySql(d: Pick<Dialect, 'name'>, sql: string, clientBoundMs: number): string {
   const ms = serverRunBoundMs(clientBoundMs)
   const lockS = Math.max(1, Math.ceil(ms / 1000))
-  if (flavor === 'mariadb') return `SET STATEMENT max_statement_time=${(ms / 1000).toFixed(3)}, innodb_lock_wait_timeout=${lockS}, lock_wait_timeout=${lockS} FOR ${sql}`
+  if (d.name === 'mariadb') return `SET STATEMENT max_statement_time=${(ms / 1000).toFixed(3)}, innodb_lock_wait_timeout=${lockS}, lock_wait_timeout=${lockS} FOR ${sql}`
+  if (d.name === 'mysql57') return sql
   const verb = /^\s*(INSERT|DELETE|UPDATE|SELECT)\b/i.exec(sql)
   if (!verb) return sql
   return `${sql.slice(0, verb[0].length)} /*+ SET_VAR(lock_wait_timeout=${lockS}) */${sql.slice(verb[0].length)}`

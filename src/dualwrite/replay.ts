@@ -23,7 +23,8 @@ import type { StageState } from '../cutover/stages.js'
 import { passFence } from './fence-gate.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { poolFor, withBoundedConnection } from './connections.js'
-import { boundCopySql, copyDeadline, serverClock, type ServerFlavor } from './copy-bounds.js'
+import { boundCopySql, copyDeadline, serverClock } from './copy-bounds.js'
+import type { Dialect } from '../runtime/dialect.js'
 import { copyOutcomeSql, deleteBelowSql, guardedUpsertParams, guardedUpsertSql, tombstoneBeforeDeleteSql } from './copy-sql.js'
 import { belowTombstone, DEAD, TOMBSTONE_TABLE } from './tombstones.js'
 import { reconcilePlan, type Location, type PrimaryDatabase, type Side } from './placement.js'
@@ -145,7 +146,7 @@ async function applyStep(deps: ReplayDeps, l: Location, action: 'upsert' | 'dele
     const pool = poolFor(deps.rt, l.host)
     const outcome = await withBoundedConnection(pool, l, deps.timeoutMs, async (c, remaining) => {
       const clock = await serverClock(pool, c, remaining())
-      const copy: CopyContext = { c, remaining, flavor: clock.flavor, deadline: copyDeadline(clock, startedAt, deps.timeoutMs), boundMs: deps.timeoutMs, force: deps.force === true }
+      const copy: CopyContext = { c, remaining, dialect: clock.dialect, deadline: copyDeadline(clock, startedAt, deps.timeoutMs), boundMs: deps.timeoutMs, force: deps.force === true }
       return action === 'upsert' && row ? upsertCopy(deps.shape, l, orderId, row, copy) : deleteCopy(deps.shape, l, orderId, row, copy)
     })
     // Not applied at our version: the journal row stays for the drainer (or the switch's drain).
@@ -171,7 +172,7 @@ const OUTCOME_CODES: Record<Exclude<CopyOutcome, 'ok'>, string> = { late: 'COPY_
 interface CopyContext {
   readonly c: PoolConnection
   readonly remaining: () => number
-  readonly flavor: ServerFlavor
+  readonly dialect: Dialect
   /** The server-clock deadline bound into every statement. */
   readonly deadline: string
   /** The client's bound (the server-side run bound is derived from it). */
@@ -192,7 +193,7 @@ async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: Or
     await q('START TRANSACTION', [])
     try {
       await q(`DELETE FROM ${qualified(l.database, TOMBSTONE_TABLE)} WHERE order_id = ? AND tbl = ? AND version > CAST(? AS UNSIGNED)`, [orderId, l.table, version])
-      await q(boundCopySql(x.flavor, guardedUpsertSql(shape, l, { force: true }), x.boundMs), guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))
+      await q(boundCopySql(x.dialect, guardedUpsertSql(shape, l, { force: true }), x.boundMs), guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))
       const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l), [orderId, orderId, l.table, x.deadline])
       if (t[0]!.v === null || String(t[0]!.v) !== version) {
         await q('ROLLBACK', [])
@@ -205,7 +206,7 @@ async function upsertCopy(shape: RowShape, l: Location, orderId: string, row: Or
       throw err
     }
   }
-  const [res] = (await x.c.query({ sql: boundCopySql(x.flavor, guardedUpsertSql(shape, l), x.boundMs), timeout: x.remaining() }, guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))) as unknown as [ResultSetHeader]
+  const [res] = (await x.c.query({ sql: boundCopySql(x.dialect, guardedUpsertSql(shape, l), x.boundMs), timeout: x.remaining() }, guardedUpsertParams(valuesOf(row, shape.columns), x.deadline, orderId, l, version))) as unknown as [ResultSetHeader]
   if (res.affectedRows > 0) return 'ok'
   // Nothing changed: the target already holds this write or a newer one, a tombstone says a later
   // write removed the order from here (that write's own journal row covers it), or the deadline
@@ -223,8 +224,8 @@ async function deleteCopy(shape: RowShape, l: Location, orderId: string, row: Or
   await q('START TRANSACTION')
   try {
     // The tombstone first: a late upsert holding the gap makes this wait, so the delete lands after it.
-    await q(boundCopySql(x.flavor, tombstoneBeforeDeleteSql(l), x.boundMs), [orderId, l.table, tomb, x.deadline])
-    await q(boundCopySql(x.flavor, deleteBelowSql(shape, l, { force: x.force }), x.boundMs), x.force ? [orderId, x.deadline] : [orderId, tomb, x.deadline])
+    await q(boundCopySql(x.dialect, tombstoneBeforeDeleteSql(l), x.boundMs), [orderId, l.table, tomb, x.deadline])
+    await q(boundCopySql(x.dialect, deleteBelowSql(shape, l, { force: x.force }), x.boundMs), x.force ? [orderId, x.deadline] : [orderId, tomb, x.deadline])
     const [t] = await q<RowDataPacket[]>(copyOutcomeSql(shape, l), [orderId, orderId, l.table, x.deadline])
     const o = t[0]!
     // Done when no copy below the tombstone is left (a copy at or above it is a later write's) and the tombstone stands.

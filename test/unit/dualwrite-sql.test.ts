@@ -35,10 +35,11 @@ describe('dual-write SQL', () => {
     expect(serverRunBoundMs(2_000)).toBe(1_000)
     expect(serverRunBoundMs(500)).toBe(250)
     expect(serverRunBoundMs(60_000)).toBe(1_000)
-    expect(boundCopySql('mariadb', 'INSERT INTO t VALUES (1)', 500)).toBe('SET STATEMENT max_statement_time=0.250, innodb_lock_wait_timeout=1, lock_wait_timeout=1 FOR INSERT INTO t VALUES (1)')
-    expect(boundCopySql('mysql', 'DELETE FROM t WHERE id = 1', 2_000)).toBe('DELETE /*+ SET_VAR(lock_wait_timeout=1) */ FROM t WHERE id = 1')
+    expect(boundCopySql({ name: 'mariadb' }, 'INSERT INTO t VALUES (1)', 500)).toBe('SET STATEMENT max_statement_time=0.250, innodb_lock_wait_timeout=1, lock_wait_timeout=1 FOR INSERT INTO t VALUES (1)')
+    expect(boundCopySql({ name: 'mysql8' }, 'DELETE FROM t WHERE id = 1', 2_000)).toBe('DELETE /*+ SET_VAR(lock_wait_timeout=1) */ FROM t WHERE id = 1')
+    expect(boundCopySql({ name: 'mysql57' }, 'DELETE FROM t WHERE id = 1', 2_000)).toBe('DELETE FROM t WHERE id = 1')
     // The deadline is the client bound less the run bound and the clock's uncertainty, on the server's clock.
-    const clock = { flavor: 'mariadb' as const, offsetMs: 60_000, uncertaintyMs: 2, at: 0 }
+    const clock = { dialect: { name: 'mariadb' as const, version: [10, 11, 0] as const, source: 'config' as const }, offsetMs: 60_000, uncertaintyMs: 2, at: 0 }
     expect(copyDeadline(clock, Date.UTC(2026, 0, 1), 2_000)).toBe('2026-01-01 00:01:00.993')
   })
 
