@@ -28,6 +28,7 @@ import { completeCheckpoint, readCheckpoints, resetCheckpoint, saveCheckpoint } 
 import { nextChunkSize } from './plan.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { sleep } from '../runtime/sleep.js'
+import type { ChunkGate } from '../jobs/control.js'
 
 export interface BackfillOptions {
   readonly dimensions?: readonly Dimension[]
@@ -41,6 +42,8 @@ export interface BackfillOptions {
   readonly restart?: boolean
   readonly signal?: AbortSignal
   readonly onProgress?: (p: BackfillProgress) => void
+  /** Job control (pause/resume/throttle from the control database, src/jobs); it then owns the rows/s limit. */
+  readonly control?: ChunkGate
 }
 
 export interface BackfillProgress {
@@ -108,7 +111,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
 
   const colList = columns.map(quoteIdent).join(',')
   const rowPh = `(${columns.map(() => '?').join(',')})`
-  const fixed = typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined
+  let fixed = typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined
   let chunkSize = fixed ?? 1000
   const limit = pLimit(opts.concurrency ?? 4)
   const t0 = performance.now()
@@ -125,7 +128,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   let previous: Promise<void> | undefined
   const finish = async (conn: PoolConnection, rows: RowDataPacket[], tChunk: number) => {
     try {
-      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4)
+      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, limit.concurrency)
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
@@ -143,7 +146,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
     rowsDone += rows.length
     if (fixed === undefined) chunkSize = nextChunkSize(chunkSize, performance.now() - tChunk, opts.targetChunkMs ?? 500)
     const elapsed = (performance.now() - t0) / 1000
-    if (opts.maxRowsPerSecond && copied / elapsed > opts.maxRowsPerSecond) {
+    if (!opts.control && opts.maxRowsPerSecond && copied / elapsed > opts.maxRowsPerSecond) {
       await sleep((copied / opts.maxRowsPerSecond - elapsed) * 1000, opts.signal)
     }
     opts.onProgress?.({ rowsDone, rowsTotal, rowsPerSecond: copied / Math.max(0.001, (performance.now() - t0) / 1000), chunkSize, lastPk })
@@ -151,6 +154,14 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   try {
     while (!completed) {
       if (opts.signal?.aborted) break
+      if (opts.control) {
+        // Job control: waits here while paused (after the chunk in flight commits) or throttled.
+        const next = await opts.control.betweenChunks(() => ({ rowsDone, rowsTotal, chunks, chunkSize, concurrency: limit.concurrency }), () => previous ?? Promise.resolve())
+        fixed = next.chunkSize ?? (typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined)
+        if (fixed !== undefined) chunkSize = fixed
+        limit.concurrency = next.concurrency ?? opts.concurrency ?? 4
+        if (opts.signal?.aborted) break
+      }
       const conn: PoolConnection = await rt.legacy().getConnection()
       let rows: RowDataPacket[]
       try {

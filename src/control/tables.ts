@@ -13,6 +13,7 @@
 import { qualified } from '../runtime/mysql.js'
 import { CHECKPOINT_TABLE_DEF } from '../backfill/checkpoints.js'
 import { VERIFY_RUN_TABLE_DEF } from '../verify/status.js'
+import { JOB_CONTROL_TABLE_DEF, JOB_PROGRESS_TABLE_DEF } from '../jobs/tables.js'
 
 export interface TableDef {
   /** Table name. */
@@ -27,6 +28,8 @@ export interface TableDef {
 export const CONTROL_TABLES: readonly TableDef[] = [
   CHECKPOINT_TABLE_DEF,
   VERIFY_RUN_TABLE_DEF,
+  JOB_CONTROL_TABLE_DEF,
+  JOB_PROGRESS_TABLE_DEF,
   {
     name: 'order_lookup',
     owner: 'router',
