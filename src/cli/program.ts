@@ -16,6 +16,7 @@ import { registerDualwriteCommands } from './commands/dualwrite.js'
 import { registerCutoverCommands } from './commands/cutover.js'
 import { registerSqlCommands } from './commands/sql.js'
 import { registerEventsCommands } from './commands/events.js'
+import { registerJobControlCommands } from './commands/jobs.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -39,5 +40,6 @@ export function buildProgram(io: CliIO): Command {
   registerCutoverCommands(program, io)
   registerSqlCommands(program, io)
   registerEventsCommands(program, io)
+  registerJobControlCommands(program, io)
   return program
 }
