@@ -17,6 +17,7 @@ import { registerCutoverCommands } from './commands/cutover.js'
 import { registerSqlCommands } from './commands/sql.js'
 import { registerEventsCommands } from './commands/events.js'
 import { registerJobControlCommands } from './commands/jobs.js'
+import { registerStatusCommand } from './commands/status.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -41,5 +42,6 @@ export function buildProgram(io: CliIO): Command {
   registerSqlCommands(program, io)
   registerEventsCommands(program, io)
   registerJobControlCommands(program, io)
+  registerStatusCommand(program, io)
   return program
 }

@@ -35,10 +35,12 @@ async function estimateRows(rt: Runtime): Promise<number> {
 }
 
 /** Differences per dimension shard (`{ user: { "7": 2 }, merchant: {...} }`), for the status heatmap. */
-function differencesByShard(ds: VerifyResult['differences']): Record<'user' | 'merchant', Record<string, number>> {
+function differencesByShard(ds: VerifyResult['differences'], pairs: VerifyResult['pairs']): Record<'user' | 'merchant', Record<string, number>> {
   const out: Record<'user' | 'merchant', Record<string, number>> = { user: {}, merchant: {} }
+  // With legacy compared, a user-merchant difference only repeats a legacy-user or legacy-merchant one.
+  const legacyCompared = pairs.some((p) => p !== 'user-merchant')
   for (const x of ds) {
-    if (x.shard === undefined) continue
+    if (x.shard === undefined || (legacyCompared && x.pair === 'user-merchant')) continue
     const dim = x.pair === 'legacy-user' ? 'user' : 'merchant'
     out[dim][String(x.shard)] = (out[dim][String(x.shard)] ?? 0) + 1
   }
@@ -109,7 +111,7 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
           clean: result.clean,
           differences,
           rowsCompared: result.keysCompared,
-          summary: { byPair: result.byPair, rowsCompared: result.rowsCompared, overflow: result.overflow, pairs: result.pairs, byShard: differencesByShard(result.differences) },
+          summary: { byPair: result.byPair, rowsCompared: result.rowsCompared, overflow: result.overflow, pairs: result.pairs, byShard: differencesByShard(result.differences, result.pairs) },
         })
         if (!result.clean) await job.notifier.send('verify-differences', `verify found ${differences} differing rows (stage ${stage})`, { runId, differences, byPair: result.byPair, stage })
         return { ...result, runId, stage }

@@ -1,0 +1,83 @@
+/**
+ * Helpers of the operator-surface tests (status, job control, serve):
+ * shardctl run in-process with captured output, config files on disk, and
+ * the status document's rule that every null field says why.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { pino } from 'pino'
+import { main } from '../../src/cli/main.js'
+import type { CliIO } from '../../src/cli/io.js'
+
+/** Writes `raw` as a config file in a fresh temporary directory; returns its path. */
+export function writeConfigFile(raw: unknown, name = 'shardkit.json'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'shardkit-operator-'))
+  const path = join(dir, name)
+  writeFileSync(path, JSON.stringify(raw, null, 2))
+  return path
+}
+
+/** What one in-process shardctl run printed. */
+export interface CliRun {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+  /** stdout parsed as JSON, when it is one document. */
+  readonly json: any
+}
+
+/** Runs shardctl in this process (the real command tree and main), capturing stdout, stderr and the logs. */
+export async function shardctlInProcess(configPath: string, args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', (c: Buffer) => (stdout += c.toString()))
+  err.on('data', (c: Buffer) => (stderr += c.toString()))
+  const io: CliIO = {
+    stdout: out,
+    stderr: err,
+    env: { ...process.env, SHARDKIT_ACTOR: 'operator-test', ...env },
+    cwd: process.cwd(),
+    logger: pino({ level: 'info' }, err),
+    isTTY: false,
+  }
+  const code = await main(['node', 'shardctl', '-c', configPath, ...args], io)
+  let json: unknown
+  try {
+    json = JSON.parse(stdout)
+  } catch {
+    json = undefined
+  }
+  return { code, stdout, stderr, json }
+}
+
+/**
+ * Every null field of the document has a reason: in its own object's `why`
+ * (by field name), or, for an object without one, in the nearest enclosing
+ * `why` under `<field>.<subfield>`. Returns the paths that break the rule.
+ */
+export function nullsWithoutWhy(doc: unknown): string[] {
+  const bad: string[] = []
+  const walk = (v: unknown, path: string, why: Record<string, string> | undefined, prefix: string) => {
+    if (v === null || typeof v !== 'object') return
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${path}[${i}]`, undefined, ''))
+      return
+    }
+    const o = v as Record<string, unknown>
+    const own = o.why && typeof o.why === 'object' ? (o.why as Record<string, string>) : undefined
+    const ctx = own ?? why
+    const pre = own ? '' : prefix
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'why') continue
+      if (x === null) {
+        if (!ctx || typeof ctx[pre + k] !== 'string' || ctx[pre + k]!.length === 0) bad.push(`${path}.${k}`)
+      } else walk(x, `${path}.${k}`, ctx, `${pre}${k}.`)
+    }
+  }
+  walk(doc, '$', undefined, '')
+  return bad
+}
