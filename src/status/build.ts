@@ -265,7 +265,9 @@ function backfillSection(cps: Read<Map<string, Checkpoint>>, settings: JobSettin
   if (notStarted) {
     return { state, dimensions, rowsDone: 0, rowsTotal: null, percent: null, rowsPerSecond: null, etaSeconds: null, etaAt: null, job, settings, why: { ...w, ...why('backfill not started', 'rowsTotal', 'percent', 'rowsPerSecond', 'etaSeconds', 'etaAt') } }
   }
-  const rowsDone = job ? p!.rowsDone : Math.min(dimensions.user.rowsCopied, dimensions.merchant.rowsCopied)
+  // The checkpoint is saved after every chunk (the job's report only once a second): the exact, current figure.
+  const started = [dimensions.user, dimensions.merchant].filter((x) => x.state !== 'not-started')
+  const rowsDone = Math.min(...started.map((x) => x.rowsCopied))
   const rowsTotal = job ? p!.rowsTotal : null
   if (rowsTotal === null) w.rowsTotal = job ? 'the backfill has not counted its key range yet' : 'the backfill ran without job control (a library call), so its total was not recorded'
   const share = complete ? 1 : progressShare(rowsDone, rowsTotal)
