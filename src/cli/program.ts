@@ -18,6 +18,7 @@ import { registerSqlCommands } from './commands/sql.js'
 import { registerEventsCommands } from './commands/events.js'
 import { registerJobControlCommands } from './commands/jobs.js'
 import { registerStatusCommand } from './commands/status.js'
+import { registerServeCommand } from './commands/serve.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -43,5 +44,6 @@ export function buildProgram(io: CliIO): Command {
   registerEventsCommands(program, io)
   registerJobControlCommands(program, io)
   registerStatusCommand(program, io)
+  registerServeCommand(program, io)
   return program
 }

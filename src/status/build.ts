@@ -93,7 +93,12 @@ export async function readStatus(rt: Runtime, opts: StatusOptions = {}): Promise
   if (redisError) problem = `Redis is unreachable (${redisError}): instances keep their last stage and report not ready`
   else if (controlError) problem = `the control database is unreachable (${controlError}): the durable stage copy cannot be read`
   else problem = inconsistency(r, d, fences) ?? null
-  if (problem === null) stageWhy.problem = 'Redis, the durable copy and every fence agree'
+  // Mid-move, Redis, the durable copy and the fences disagree by design until the commit point.
+  const moving = lock.ok && lock.value ? lock.value : null
+  if (problem !== null && moving && !redisError && !controlError) {
+    stageWhy.problem = `a cutover move by ${moving.actor} is in progress (${problem}); they agree again once it commits or aborts`
+    problem = null
+  } else if (problem === null) stageWhy.problem = 'Redis, the durable copy and every fence agree'
 
   const settingsOf = (job: 'backfill' | 'verify'): JobSettingsView | null => (settings.ok ? settingsView(settings.value[job]) : null)
   const progressOf = (job: 'backfill' | 'verify') => (progress.ok ? progress.value.get(job) : undefined)

@@ -81,3 +81,17 @@ export function nullsWithoutWhy(doc: unknown): string[] {
   walk(doc, '$', undefined, '')
   return bad
 }
+
+/** Prometheus text parsed by parse-prometheus-text-format (a parser of the exposition format, not ours). */
+export async function parseMetrics(text: string): Promise<Map<string, import('parse-prometheus-text-format').PromFamily>> {
+  const { default: parse } = await import('parse-prometheus-text-format')
+  return new Map(parse(text).map((f) => [f.name, f]))
+}
+
+/** The value of one sample whose labels include `labels` (undefined when absent). */
+export function sampleValue(families: Map<string, import('parse-prometheus-text-format').PromFamily>, name: string, labels: Record<string, string> = {}): number | undefined {
+  const f = families.get(name)
+  const m = f?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v))
+  if (!m) return undefined
+  return Number(m.value ?? m.count)
+}
