@@ -95,3 +95,19 @@ export function sampleValue(families: Map<string, import('parse-prometheus-text-
   if (!m) return undefined
   return Number(m.value ?? m.count)
 }
+
+/**
+ * A histogram's `_count` or `_sum` for one label set, read from the exposition
+ * text: parse-prometheus-text-format folds a histogram with labels into one
+ * labelless entry (it keeps only the buckets), so labelled histograms are
+ * read line by line here after the parser has accepted the whole text.
+ */
+export function histogramSample(text: string, name: string, part: 'count' | 'sum', labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}_${part}\\{([^}]*)\\} (\\S+)$`).exec(line)
+    if (!m) continue
+    const got = Object.fromEntries([...m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]))
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[2])
+  }
+  return undefined
+}
