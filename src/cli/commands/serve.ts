@@ -7,7 +7,6 @@
  * runs until SIGINT/SIGTERM.
  */
 import type { Command } from 'commander'
-import { startStatusServer } from '../../serve/server.js'
 import { loadCliConfig } from '../context.js'
 import { openRuntime } from '../../runtime/runtime.js'
 import { type CliIO } from '../io.js'
@@ -31,6 +30,8 @@ export function registerServeCommand(program: Command, io: CliIO): void {
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
       try {
+        // Loaded here: fastify and prom-client cost every other command's start nothing.
+        const { startStatusServer } = await import('../../serve/server.js')
         const server = await startStatusServer(rt, { listen: f.listen ?? '127.0.0.1:9400', ...(token !== undefined ? { token } : {}), intervalMs })
         io.stdout.write(`${JSON.stringify({ listening: server.url, readOnly: true, token: token !== undefined })}\n`)
         io.logger.info({ url: server.url, intervalMs }, `serving the status page on ${server.url}/ (read-only)`)
