@@ -8,15 +8,16 @@ import { redactText } from '../../src/index.js'
 import { resolveServices } from '../../test/support/services.js'
 import { runRehearsal } from './rehearsal.js'
 import { formatReport } from './report.js'
+import { parseListen } from '../../src/serve/server.js'
 
 function usage(msg: string): never {
-  process.stderr.write(`demo: ${msg}\nusage: npm run demo -- [--orders N] [--rps R] [--keep] [--json]\n`)
+  process.stderr.write(`demo: ${msg}\nusage: npm run demo -- [--orders N] [--rps R] [--keep] [--json] [--serve [--serve-listen HOST:PORT]]\n`)
   process.exit(2)
 }
 
 let args
 try {
-  args = parseArgs({ options: { orders: { type: 'string', default: '200000' }, rps: { type: 'string', default: '100' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+  args = parseArgs({ options: { orders: { type: 'string', default: '200000' }, rps: { type: 'string', default: '100' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, serve: { type: 'boolean', default: false }, 'serve-listen': { type: 'string', default: '127.0.0.1:9400' } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
@@ -24,6 +25,14 @@ const orders = Number(args.orders)
 if (!Number.isInteger(orders) || orders < 1 || orders > 50_000_000) usage(`--orders must be a whole number from 1 to 50000000 (got ${args.orders})`)
 const rps = Number(args.rps)
 if (!Number.isFinite(rps) || rps <= 0 || rps > 10_000) usage(`--rps must be a number above 0, at most 10000 (got ${args.rps})`)
+
+if (args.serve) {
+  try {
+    parseListen(args['serve-listen'] ?? '')
+  } catch (err) {
+    usage((err as Error).message.replace('--listen', '--serve-listen'))
+  }
+}
 
 // SHARDKIT_DEMO_* URLs, else the local defaults, else (with a Docker engine) testcontainers: the same
 // resolution the test suite uses.
@@ -38,7 +47,7 @@ if (services.sources.mysql !== 'local default' || services.sources.redis !== 'lo
 const { mysqlUrl, redisUrl } = services
 let report
 try {
-  report = await runRehearsal({ orders, rps, keep: args.keep, mysqlUrl, redisUrl, progress: process.stderr.isTTY === true, log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+  report = await runRehearsal({ orders, rps, keep: args.keep, mysqlUrl, redisUrl, progress: process.stderr.isTTY === true, ...(args.serve ? { serve: args['serve-listen'] } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
 } finally {
   if (!args.keep) await services.stop()
 }

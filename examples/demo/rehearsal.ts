@@ -33,6 +33,8 @@ export interface RehearsalOptions {
   readonly warmupS?: number
   /** One line of progress (stderr). */
   readonly log: (line: string) => void
+  /** Serve the status page on this address (`host:port`) while the rehearsal runs (`--serve`). */
+  readonly serve?: string
 }
 
 /** One timed step of the walk. */
@@ -96,6 +98,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
     const child = spawnTs('bin/shardctl.ts', ['-c', configPath, 'events', 'relay', '--lease-ttl', '3000'], { stderrTo: log, ...(env ? { env } : {}) })
     relays.push({ child, done: finished(child), log })
   }
+  let statusServer: { close(): Promise<void> } | undefined
   let removed: RehearsalReport['removed'] = null
   let fenceMs: number | null = null
   let loadChild: ReturnType<typeof spawnTs> | undefined
@@ -175,6 +178,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       const r = await provision(rt!)
       return { value: r, ok: r.conflicts.length === 0, detail: `${r.created.length} objects created, ${r.conflicts.length} conflicts` }
     })
+    if (o.serve) statusServer = await startDemoStatusPage(configPath, o.serve, o.log)
     eventsCheck = await step('start the event consumer and the outbox relay', async () => {
       const c = await startEventsCheck(rt!, { service: `${prefix}check`, log: o.log })
       killSwitch = await startRelayKillSwitch(join(dir, 'relay-hook.sock'))
@@ -283,6 +287,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   await killSwitch?.close()
   await eventsCheck?.close(!o.keep).catch((err: unknown) => problems.push(`closing the event consumer: ${(err as Error).message}`))
   if (load && load.errors > 0) problems.push(`${load.errors} failed requests (expected 0); e.g. ${load.failures.slice(0, 3).map((f) => `${f.op} ${f.status} ${f.error.slice(0, 120)}`).join(' | ')}`)
+  await statusServer?.close()
   await rt?.close()
   if (!o.keep) {
     try {
@@ -298,6 +303,21 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
 }
 
 class StepFailed extends Error {}
+
+/** `--serve`: the status page of the rehearsal's fleet, on a runtime of its own (read-only). */
+async function startDemoStatusPage(configPath: string, listen: string, log: (l: string) => void): Promise<{ close(): Promise<void> }> {
+  const { loadConfig } = await import('../../src/config/load.js')
+  const { startStatusServer } = await import('../../src/serve/server.js')
+  const srt = openRuntime(loadConfig({ path: configPath }).config, { logger: silentLogger })
+  const server = await startStatusServer(srt, { listen, intervalMs: 1_000 })
+  log(`> status page: ${server.url}/ (open it in a browser to watch the walk)`)
+  return {
+    async close() {
+      await server.close()
+      await srt.close()
+    },
+  }
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
