@@ -10,11 +10,13 @@ import type { Runtime } from '../runtime/runtime.js'
 import { openJobControl, type ChunkProgress, type JobControl } from '../jobs/control.js'
 import type { JobKind } from '../jobs/settings.js'
 import { createNotifier, type Notifier } from '../notify/notifier.js'
+import { isShardkitError } from '../errors.js'
 import type { CliIO } from './io.js'
 
 /** A running job's control and notifier. */
 export interface CliJob {
-  readonly control: JobControl
+  /** Absent when the fleet lacks the job tables (provisioned before job control): the job runs uncontrolled. */
+  readonly control: JobControl | undefined
   readonly notifier: Notifier
   /** Records a failed run (and notifies, for a backfill). Never throws. */
   failed(err: unknown, progress?: ChunkProgress): Promise<void>
@@ -32,16 +34,30 @@ export function typed<T>(cmd: Command, name: string, value: T): T | undefined {
 export async function startCliJob(io: CliIO, rt: Runtime, job: JobKind, o: { scope: string; signal: AbortSignal; initial: { maxRowsPerSecond?: number | null; chunkSize?: number | null; concurrency?: number | null } }): Promise<CliJob> {
   const notifier = createNotifier(rt.config.notify, io.logger)
   const minutes = rt.config.notify?.throttledMinutes
-  const control = await openJobControl(rt, job, {
-    scope: o.scope,
-    logger: io.logger,
-    signal: o.signal,
-    initial: o.initial,
-    ...(minutes !== undefined && job === 'backfill' ? { throttledNoticeMs: minutes * 60_000 } : {}),
-    onNotice: (n) => {
-      if (n.kind === 'throttled-long') void notifier.send('backfill-throttled', `backfill throttled at ${n.maxRowsPerSecond} rows/s for ${n.minutes} min`, { maxRowsPerSecond: n.maxRowsPerSecond, minutes: n.minutes })
-    },
-  })
+  let control: JobControl
+  try {
+    control = await openJobControl(rt, job, {
+      scope: o.scope,
+      logger: io.logger,
+      signal: o.signal,
+      initial: o.initial,
+      ...(minutes !== undefined && job === 'backfill' ? { throttledNoticeMs: minutes * 60_000 } : {}),
+      onNotice: (n) => {
+        if (n.kind === 'throttled-long') void notifier.send('backfill-throttled', `backfill throttled at ${n.maxRowsPerSecond} rows/s for ${n.minutes} min`, { maxRowsPerSecond: n.maxRowsPerSecond, minutes: n.minutes })
+      },
+    })
+  } catch (err) {
+    if (!isShardkitError(err, 'PRECONDITION_FAILED')) throw err
+    // A fleet provisioned before job control: the job runs as before (its own flags), and says how to get control.
+    io.logger.warn({ job }, `${job}: runs without pause/resume/throttle: ${err.message}`)
+    return {
+      control: undefined,
+      notifier,
+      async failed(e) {
+        if (job === 'backfill' && !o.signal.aborted) await notifier.send('backfill-failed', `backfill failed (${String((e as { code?: unknown })?.code ?? 'ERROR')})`, { scope: o.scope })
+      },
+    }
+  }
   const s = control.settings()
   if (s.paused) io.logger.warn({ job, pausedAt: s.pausedAt, by: s.updatedBy }, `${job}: starts paused (set by ${s.updatedBy ?? 'someone'} at ${s.pausedAt ?? '?'}); run \`shardctl ${job} resume\``)
   if (s.maxRowsPerSecond !== null || s.chunkSize !== null || s.concurrency !== null) {

@@ -24,7 +24,8 @@ import type { Runtime } from '../runtime/runtime.js'
 import type { Logger } from '../runtime/logger.js'
 import { qualified } from '../runtime/mysql.js'
 import { sleep } from '../runtime/sleep.js'
-import { changeJobSettings, ensureJobTables, readJobSettings, type JobKind, type JobSettings } from './settings.js'
+import { changeJobSettings, jobTablesMissing, readJobSettings, type JobKind, type JobSettings } from './settings.js'
+import { isMissingTable } from '../runtime/mysql-errors.js'
 import { JOB_PROGRESS_TABLE } from './tables.js'
 import { trimSamples, type RateSample } from './rate.js'
 
@@ -90,15 +91,15 @@ export interface JobControl extends ChunkGate {
 }
 
 /**
- * Opens job control for one run: makes sure the tables exist, applies the
- * command line's settings, and records the run as `running`.
+ * Opens job control for one run: applies the command line's settings and
+ * records the run as `running`.
+ * @throws ShardkitError `PRECONDITION_FAILED` when the job tables are missing (run `shardctl provision`)
  * @example
  * const jc = await openJobControl(rt, 'backfill', { scope: 'user+merchant', logger })
  * await runBackfill(rt, { control: jc })
  * await jc.finish('finished')
  */
 export async function openJobControl(rt: Runtime, job: JobKind, opts: JobControlOptions): Promise<JobControl> {
-  await ensureJobTables(rt)
   const logger = opts.logger ?? rt.logger
   if (opts.initial) {
     const change: Record<string, number | null> = {}
@@ -109,7 +110,11 @@ export async function openJobControl(rt: Runtime, job: JobKind, opts: JobControl
     }
   }
   const gate = new Gate(rt, job, opts, logger, await readJobSettings(rt, job))
-  await gate.start()
+  try {
+    await gate.start()
+  } catch (err) {
+    throw isMissingTable(err) ? jobTablesMissing(rt, err) : err
+  }
   return gate
 }
 

@@ -132,11 +132,10 @@ export async function readAllJobSettings(rt: Runtime): Promise<Record<JobKind, J
   return out
 }
 
-/** Creates the job tables when missing (a fleet provisioned before job control existed). */
-export async function ensureJobTables(rt: Runtime): Promise<void> {
+/** The refusal when the job tables are missing (a fleet provisioned before job control existed; no command but provision issues DDL). */
+export function jobTablesMissing(rt: Runtime, cause?: unknown): ShardkitError {
   const db = rt.config.control.database
-  await rt.control().query(JOB_CONTROL_TABLE_DEF.ddl(db))
-  await rt.control().query(JOB_PROGRESS_TABLE_DEF.ddl(db))
+  return new ShardkitError('PRECONDITION_FAILED', `the job control tables (${JOB_CONTROL_TABLE_DEF.name}, ${JOB_PROGRESS_TABLE_DEF.name}) do not exist in ${db}; run \`shardctl provision\` (it adds them and changes nothing else)`, { database: db }, { cause })
 }
 
 /** Validates a change against the limits (library callers get the same refusals as the CLI). */
@@ -156,7 +155,6 @@ function assertChange(job: JobKind, c: SettingsChange): void {
  */
 export async function changeJobSettings(rt: Runtime, job: JobKind, change: SettingsChange, actor: string): Promise<{ before: JobSettings; after: JobSettings; changed: SettingTransition[] }> {
   assertChange(job, change)
-  await ensureJobTables(rt)
   const t = qualified(rt.config.control.database, JOB_CONTROL_TABLE)
   const conn = await rt.control().getConnection()
   try {
@@ -190,7 +188,7 @@ export async function changeJobSettings(rt: Runtime, job: JobKind, change: Setti
     return { before, after: rowToSettings(job, after[0]), changed }
   } catch (err) {
     await conn.rollback().catch(() => undefined)
-    throw err
+    throw isMissingTable(err) ? jobTablesMissing(rt, err) : err
   } finally {
     conn.release()
   }

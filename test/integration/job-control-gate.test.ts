@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { changeJobSettings } from '../../src/jobs/settings.js'
 import { openJobControl, type JobNotice } from '../../src/jobs/control.js'
 import { readJobProgress } from '../../src/status/sources.js'
+import { qualified } from '../../src/runtime/mysql.js'
+import { readStatus } from '../../src/status/build.js'
+import { testFleetRaw } from '../support/db.js'
 import { setupFleet, type Fleet } from './cutover-support.js'
+import { shardctlInProcess, writeConfigFile } from './operator-support.js'
 
 let fleet: Fleet
 beforeAll(async () => {
@@ -69,5 +73,25 @@ describe('job control gate', () => {
     expect(p).toMatchObject({ state: 'finished', rowsDone: 800, rowsTotal: 10_000, maxRowsPerSecond: 1000 })
     expect(p.finishedAt).not.toBeNull()
     expect(p.samples.length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('a fleet provisioned before job control: no DDL is issued, pause says to provision (exit 3), status still answers', async () => {
+    const db = fleet.config.control.database
+    for (const t of ['shardkit_job_control', 'shardkit_job_progress']) await fleet.rt.control().query(`DROP TABLE ${qualified(db, t)}`)
+    await expect(openJobControl(fleet.rt, 'backfill', { scope: 'all' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' })
+    await expect(changeJobSettings(fleet.rt, 'backfill', { paused: true }, 'x')).rejects.toThrow(/run `shardctl provision`/)
+    const configPath = writeConfigFile(testFleetRaw({ prefix: fleet.prefix }))
+    const r = await shardctlInProcess(configPath, ['backfill', 'pause'])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain('shardctl provision')
+    const bf = await shardctlInProcess(configPath, ['backfill', '--force', '--reason', 'job tables missing on purpose'])
+    expect(bf.code, bf.stderr).toBe(0)
+    expect(bf.stderr).toContain('runs without pause/resume/throttle')
+    const d = await readStatus(fleet.rt)
+    expect(d.backfill.settings).toMatchObject({ paused: false })
+    expect(d.backfill.state).toBe('complete')
+    expect(d.backfill.why.job).toBe('no backfill has run under job control yet')
+    const [tables] = await fleet.rt.control().query(`SHOW TABLES FROM ${qualified(db, 'x').split('.')[0]} LIKE 'shardkit\\_job\\_%'`)
+    expect(tables).toEqual([])
   })
 })

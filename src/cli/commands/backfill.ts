@@ -72,14 +72,14 @@ export function registerBackfillCommands(program: Command, io: CliIO): void {
               maxRowsPerSecond,
               restart: f.restart,
               signal: ac.signal,
-              control: job.control,
+              ...(job.control ? { control: job.control } : {}),
               onProgress: (p) => {
                 last = { rowsDone: p.rowsDone, rowsTotal: p.rowsTotal, chunks: (last?.chunks ?? 0) + 1, chunkSize: p.chunkSize, concurrency: concurrency ?? 4 }
                 progress.update(p.rowsDone, p.rowsTotal, { rowsPerSecond: Math.round(p.rowsPerSecond), chunkSize: p.chunkSize })
               },
             })
             const done = r.completed ? { rowsDone: last?.rowsDone ?? r.rowsTotal, rowsTotal: r.rowsTotal, chunks: r.chunks, chunkSize: last?.chunkSize ?? 0, concurrency: concurrency ?? 4 } : last
-            await job.control.finish(r.completed ? 'finished' : 'stopped', done)
+            await job.control?.finish(r.completed ? 'finished' : 'stopped', done)
             if (r.completed) await job.notifier.send('backfill-finished', `backfill finished: ${r.rowsCopied} rows copied into ${r.dimensions.join(' and ')} in ${r.seconds.toFixed(0)} s`, { rowsCopied: r.rowsCopied, rowsTotal: r.rowsTotal, dimensions: r.dimensions, seconds: Math.round(r.seconds) })
             return r
           } catch (err) {

@@ -91,8 +91,8 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
         const job = await startCliJob(io, rt, 'verify', { scope: since ? 'since' : d, signal: ac.signal, initial: { chunkSize: typed(cmd, 'chunkSize', chunkSize), concurrency: typed(cmd, 'concurrency', concurrency) } })
         try {
           const common = { dimension: d as 'user' | 'merchant' | 'all', rounds, legacyRetired, signal: ac.signal, onProgress: (p: { rowsCompared: number; chunksNarrowed: number }) => progress.update(p.rowsCompared, Math.max(total, p.rowsCompared), { chunksNarrowed: p.chunksNarrowed }) }
-          result = since ? await runVerifySince(rt, since, common) : await runVerify(rt, { ...common, chunkSize, concurrency, control: job.control })
-          await job.control.finish('finished', { rowsDone: result.keysCompared, rowsTotal: result.keysCompared, chunks: result.chunks, chunkSize: chunkSize ?? 100_000, concurrency: concurrency ?? 2 })
+          result = since ? await runVerifySince(rt, since, common) : await runVerify(rt, { ...common, chunkSize, concurrency, ...(job.control ? { control: job.control } : {}) })
+          await job.control?.finish('finished', { rowsDone: result.keysCompared, rowsTotal: result.keysCompared, chunks: result.chunks, chunkSize: chunkSize ?? 100_000, concurrency: concurrency ?? 2 })
         } catch (err) {
           await job.failed(err)
           if (ac.signal.aborted) throw new ShardkitError('ABORTED', 'verify stopped by a signal before it finished; nothing was reported: run it again', {}, { cause: err })
