@@ -9,6 +9,7 @@
  * shards wraps into 12 x 10.
  */
 
+/** The page's HTML shell (no data in it; the data comes over `/events`). */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -47,6 +48,7 @@ export const PAGE_HTML = `<!doctype html>
 </html>
 `
 
+/** The page's stylesheet. */
 export const PAGE_CSS = `:root{--fg:#1b1f24;--muted:#5b6470;--bg:#fff;--line:#d0d7de;
 --pending:#d8dee4;--copying:#54aeff;--copied:#4ac26b;--verified:#1a7f37;--mismatch:#fb8f44;--error:#cf222e;--paused:#d4a72c}
 *{box-sizing:border-box}section{min-width:0;overflow-x:auto}body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
@@ -72,6 +74,7 @@ table{border-collapse:collapse;width:100%;font-size:12px}td,th{border-bottom:1px
 @media (max-width:700px){.grid{grid-template-columns:repeat(12,minmax(0,1fr))}.cell{font-size:11px;min-height:18px}.heat{flex-direction:column}.rowlabel{width:auto}}
 `
 
+/** The page's script: renders each status document it receives; no library, nothing from outside. */
 export const PAGE_JS = `(function () {
   'use strict';
   var GLYPH = { pending: '\\u00b7', copying: '\\u25b8', copied: '=', verified: '\\u2713', mismatch: '!', error: '\\u2715', paused: '\\u2016' };

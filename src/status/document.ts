@@ -30,8 +30,10 @@ export interface SourceState {
 
 /** The states a logical shard can be in (the heatmap's legend). */
 export const SHARD_STATES = ['pending', 'copying', 'copied', 'verified', 'mismatch', 'error', 'paused'] as const
+/** One shard's state. */
 export type ShardState = (typeof SHARD_STATES)[number]
 
+/** Where the cutover stands. */
 export interface StageSection {
   readonly stage: Stage
   readonly version: number
@@ -49,6 +51,7 @@ export interface StageSection {
   readonly why: Why
 }
 
+/** One live service instance, as its heartbeat says. */
 export interface InstanceView {
   readonly instanceId: string
   readonly version: number
@@ -62,6 +65,7 @@ export interface InstanceView {
   readonly why: Why
 }
 
+/** Every live instance (null with Redis down: only Redis knows them). */
 export interface InstancesSection {
   readonly list: readonly InstanceView[] | null
   readonly live: number | null
@@ -69,6 +73,7 @@ export interface InstancesSection {
   readonly why: Why
 }
 
+/** Who runs a cutover move now. */
 export interface RunLockSection {
   readonly holder: { readonly actor: string; readonly host: string; readonly pid: number; readonly since: string } | null
   readonly why: Why
@@ -108,6 +113,7 @@ export interface JobRunView {
   readonly why: Why
 }
 
+/** One dimension's backfill checkpoint. */
 export interface BackfillDimensionView {
   readonly state: 'not-started' | 'running' | 'complete'
   readonly rowsCopied: number
@@ -116,6 +122,7 @@ export interface BackfillDimensionView {
   readonly why: Why
 }
 
+/** The backfill: exact rows, the recent rate, the ETA, its run and its settings. */
 export interface BackfillSection {
   readonly state: 'not-started' | 'running' | 'paused' | 'stopped' | 'failed' | 'stale' | 'complete' | 'unknown'
   readonly dimensions: { readonly user: BackfillDimensionView; readonly merchant: BackfillDimensionView } | null
@@ -131,6 +138,7 @@ export interface BackfillSection {
   readonly why: Why
 }
 
+/** One recorded verify run, seen from one pair. */
 export interface VerifyRunView {
   readonly runId: string
   readonly mode: 'full' | 'since'
@@ -146,6 +154,7 @@ export interface VerifyRunView {
   readonly why: Why
 }
 
+/** The last verify of each pair, and a running verify. */
 export interface VerifySection {
   /** The last run that compared each pair. */
   readonly pairs: Readonly<Record<Pair, VerifyRunView | null>>
@@ -157,6 +166,7 @@ export interface VerifySection {
   readonly why: Why
 }
 
+/** One logical shard: its state and figures (a heatmap cell). */
 export interface ShardView {
   readonly shard: number
   readonly state: ShardState
@@ -170,12 +180,14 @@ export interface ShardView {
   readonly why: Why
 }
 
+/** The 2 x 120 logical shards and the counts per state. */
 export interface ShardsSection {
   readonly user: readonly ShardView[]
   readonly merchant: readonly ShardView[]
   readonly counts: { readonly user: Record<ShardState, number>; readonly merchant: Record<ShardState, number>; readonly all: Record<ShardState, number> }
 }
 
+/** One primary database (legacy, or a user-dimension database): journal, outbox, fence. */
 export interface PrimaryView {
   readonly primary: string
   readonly side: 'legacy' | 'user'
@@ -191,12 +203,14 @@ export interface PrimaryView {
   readonly why: Why
 }
 
+/** The dual-write journal over every primary database. */
 export interface JournalSection {
   readonly depth: number | null
   readonly oldestAgeMs: number | null
   readonly why: Why
 }
 
+/** The events outbox over every primary database. */
 export interface OutboxSection {
   readonly depth: number | null
   /** The oldest unpublished event's age over all outboxes (the relay's lag). */
@@ -213,6 +227,7 @@ export interface NotYetSection {
   readonly why: Why
 }
 
+/** The whole document (`status --json`, `/api/status`). */
 export interface StatusDocument {
   readonly schemaVersion: typeof STATUS_SCHEMA_VERSION
   readonly generatedAt: string
