@@ -4,6 +4,8 @@
  * document names its source, exact rows, the shard states, and a reason for
  * every value it leaves empty.
  */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RowDataPacket } from 'mysql2/promise'
 import { generateOrders } from '../../fixtures/generate-orders.js'
@@ -11,7 +13,7 @@ import { qualified } from '../../src/runtime/mysql.js'
 import { shardOfKey } from '../../src/router/shard-function.js'
 import type { StatusDocument } from '../../src/status/document.js'
 import { testFleetRaw } from '../support/db.js'
-import { setupFleet, walkTo, type Fleet } from './cutover-support.js'
+import { setupFleet, until, walkTo, type Fleet } from './cutover-support.js'
 import { nullsWithoutWhy, shardctlInProcess, writeConfigFile } from './operator-support.js'
 
 const ROWS = 1500
@@ -126,5 +128,31 @@ describe('status --json through a whole walk', () => {
     expect(d.runLock.why.holder).toContain('cannot be read')
     expect(d.problems[0]).toMatch(/^Redis unreachable/)
     expect(d.backfill.state).toBe('complete')
+  })
+
+  it('as text: the summary line, the shard rows as glyphs, the next step', async () => {
+    const r = await shardctlInProcess(configPath, ['status'])
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toMatch(/^Stage: shards v\d+; Copy: 1,500\/1,500 100%; .*Shards: U 120\/120 M 120\/120 verified; Verify: clean full/)
+    expect(lines.find((l) => l.startsWith('  U '))).toBe(`  U ${'#'.repeat(120)}`)
+    expect(r.stdout).toContain('next         the migration is complete')
+  })
+
+  it('--watch prints one NDJSON document per interval when stdout is not a terminal, and stops on SIGINT', async () => {
+    const root = join(import.meta.dirname, '..', '..')
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, 'status', '--watch', '--interval', '300ms'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARDKIT_LOG_LEVEL: 'warn' } })
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    await until(() => out.split('\n').filter(Boolean).length >= 4, 30_000, 'four documents')
+    child.kill('SIGINT')
+    expect(await exited).toBe(0)
+    const docs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatusDocument)
+    expect(docs.length).toBeGreaterThanOrEqual(4)
+    for (const d of docs) expect(d).toMatchObject({ schemaVersion: 1, stage: { stage: 'shards' } })
+    // One per interval: the first build (connections opening) may overrun it, then they come 300 ms apart.
+    const times = docs.map((d) => Date.parse(d.generatedAt))
+    expect((times.at(-1)! - times[1]!) / (times.length - 2)).toBeGreaterThanOrEqual(250)
   })
 })
