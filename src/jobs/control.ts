@@ -184,14 +184,20 @@ class Gate implements JobControl {
       this.restartWindow(progress().rowsDone)
       await this.report(progress(), true)
     }
-    await this.throttle(progress)
+    await this.throttle(progress, settle)
     await this.report(progress())
     return { chunkSize: this.current.chunkSize, concurrency: this.current.concurrency, maxRowsPerSecond: this.current.maxRowsPerSecond }
   }
 
-  /** Holds rows/s to the limit, measured since the limit (or the run, or the resume) began. */
-  private async throttle(progress: () => ChunkProgress): Promise<void> {
+  /**
+   * Holds rows/s to the limit, measured since the limit (or the run, or the
+   * resume) began. Under a limit the chunk in flight is settled first, so
+   * every row read is counted (a pipelined chunk would otherwise run ahead of
+   * the limit by a chunk, which at a low limit is seconds of rows).
+   */
+  private async throttle(progress: () => ChunkProgress, settle?: () => Promise<unknown>): Promise<void> {
     const signal = this.opts.signal
+    if (this.current.maxRowsPerSecond !== null) await settle?.().catch(() => undefined)
     for (;;) {
       const limit = this.current.maxRowsPerSecond
       const done = progress().rowsDone

@@ -181,5 +181,41 @@ describe('backfill pause, throttle, resume from another process', () => {
     }
     d = await status()
     expect(d.backfill).toMatchObject({ state: 'complete', percent: 100, rowsDone: ROWS })
-  })
+  }, 240_000)
+
+  it('verify obeys the same verbs from another process: paused it compares nothing, resumed it finishes clean', async () => {
+    const progress = async () => {
+      const [rows] = await fleet.rt.control().query<RowDataPacket[]>(`SELECT state, rows_done FROM ${qualified(fleet.config.control.database, 'shardkit_job_progress')} WHERE job = 'verify'`)
+      return rows[0] ? { state: String(rows[0].state), rows: Number(rows[0].rows_done) } : { state: 'none', rows: 0 }
+    }
+    // The copy must be complete whatever the test before left (it resumes from the checkpoint).
+    expect((await shardctlInProcess(configPath, ['backfill', 'throttle', '--max-rows-per-second', 'off'])).code).toBe(0)
+    expect((await shardctlInProcess(configPath, ['backfill', 'resume'])).code).toBe(0)
+    if ((await copied()) < ROWS) expect((await shardctlInProcess(configPath, ['backfill'])).code).toBe(0)
+    expect((await shardctlInProcess(configPath, ['verify', 'throttle', '--max-rows-per-second', '2000'])).code).toBe(0)
+    const v = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, 'verify', '--chunk-size', '500', '--json'], {
+      cwd: root,
+      env: { ...process.env, SHARDKIT_ACTOR: 'verify-runner', SHARDKIT_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child = v
+    let out = ''
+    let err = ''
+    v.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    v.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+    const exited = new Promise<number>((resolve) => v.once('exit', (code) => resolve(code ?? -1)))
+    await until(async () => (await progress()).state === 'running' && (await progress()).rows >= 2_000, 60_000, 'verify to compare 2000 rows')
+    expect((await shardctlInProcess(configPath, ['verify', 'pause'])).code).toBe(0)
+    await until(async () => (await progress()).state === 'paused', 1_500, 'verify to report paused within a second or so')
+    const atPause = (await progress()).rows
+    await new Promise((r) => setTimeout(r, 2_000))
+    expect(await progress()).toEqual({ state: 'paused', rows: atPause })
+    expect((await status()).verify.job?.state).toBe('paused')
+    expect((await shardctlInProcess(configPath, ['verify', 'resume'])).code).toBe(0)
+    expect(await exited, err).toBe(0)
+    expect(JSON.parse(out)).toMatchObject({ clean: true, rowsCompared: ROWS })
+    expect(atPause).toBeLessThan(ROWS)
+    expect(err).toContain('verify: paused')
+    expect(err).toContain('verify: resumed')
+  }, 120_000)
 })
