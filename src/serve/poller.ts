@@ -56,14 +56,13 @@ export class StatusPoller extends EventEmitter {
     await this.refresh()
     this.timer = setInterval(() => void this.refresh(), this.intervalMs)
     this.timer.unref()
-    try {
-      this.sub = this.rt.redisSubscriber()
-      this.sub.on('message', () => void this.refresh())
-      await this.sub.subscribe(cutoverKeys(this.rt.config.redis.keyPrefix).channel)
-    } catch (err) {
-      // Without Redis the interval still finds the change (the stage then comes from the control database).
-      this.rt.logger.warn({ err: (err as Error).message }, 'serve: cannot subscribe to stage changes; polling only')
-    }
+    this.sub = this.rt.redisSubscriber()
+    this.sub.on('message', () => void this.refresh())
+    // Not awaited: with Redis down the subscription waits for it, and serve must answer meanwhile
+    // (the interval still finds a change; the stage then comes from the control database).
+    this.sub.subscribe(cutoverKeys(this.rt.config.redis.keyPrefix).channel).catch((err: unknown) => {
+      this.rt.logger.warn({ err: (err as Error).message }, 'serve: cannot subscribe to stage changes yet; polling until Redis answers')
+    })
   }
 
   /** Builds now (or right after the build in flight). */

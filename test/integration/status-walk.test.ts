@@ -130,6 +130,19 @@ describe('status --json through a whole walk', () => {
     expect(d.backfill.state).toBe('complete')
   })
 
+  it('with the control database down: the stage comes from Redis, the control-database sections say why', async () => {
+    const raw = testFleetRaw({ prefix: fleet.prefix }) as { control: { url: string; database: string } }
+    const dead = writeConfigFile({ ...raw, control: { ...raw.control, url: 'mysql://root@127.0.0.1:9' } })
+    const d = await status(dead)
+    expect(d.sources.controlDb).toMatchObject({ ok: false })
+    expect(d.stage).toMatchObject({ stage: 'shards', source: 'redis' })
+    expect(d.stage.why.enteredAt).toContain('control database is unreachable')
+    expect(d.backfill.state).toBe('unknown')
+    expect(d.backfill.why.rowsTotal).toContain('control database is unreachable')
+    expect(d.shards.counts.all.error).toBe(240)
+    expect(d.problems.join(' ')).toContain('the control database is unreachable')
+  })
+
   it('as text: the summary line, the shard rows as glyphs, the next step', async () => {
     const r = await shardctlInProcess(configPath, ['status'])
     expect(r.code, r.stderr).toBe(0)
