@@ -4,7 +4,10 @@
  * every move. Exit codes: 0 done, 2 bad arguments, 3 refused by guards or
  * aborted (every reason printed), 5 another move holds the run lock.
  * `--dry-run` prints the steps and runs the same checks, and exits as the
- * real move would (3 when it would be refused).
+ * real move would (3 when it would be refused). An advance into
+ * write-shards or shards waits for a person (src/cli/confirm.ts): the plan,
+ * then the target stage typed on a terminal; `--yes` for automation; no
+ * terminal and no `--yes` exits 3.
  */
 import type { Command } from 'commander'
 import { ShardkitError } from '../../errors.js'
