@@ -106,4 +106,33 @@ describe('cutover advance into write-shards asks a person', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'done', to: { stage: 'shards' } })
   })
+
+  it('status --watch on a terminal redraws in place, and stops on Ctrl-C', async () => {
+    const r = await new Promise<{ code: number; screen: string }>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', cli(['status', '--watch', '--interval', '300ms']).map(quote).join(' '), '/dev/null'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
+      let screen = ''
+      let sent = false
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`no exit within 60 s; the terminal showed:\n${screen}`))
+      }, 60_000)
+      child.stdout.on('data', (c: Buffer) => {
+        screen += c.toString()
+        if (!sent && screen.split('\x1b[H\x1b[2J').length > 3) {
+          sent = true
+          child.stdin.write('\x03')
+        }
+      })
+      child.on('exit', (code) => {
+        clearTimeout(timer)
+        child.stdin.end()
+        resolve({ code: code ?? -1, screen })
+      })
+    })
+    expect(r.code, r.screen).toBe(0)
+    const frames = r.screen.split('\x1b[H\x1b[2J').slice(1)
+    expect(frames.length).toBeGreaterThanOrEqual(3)
+    for (const f of frames.slice(0, 3)) expect(f).toMatch(/^Stage: shards v\d+;/)
+    expect(r.screen).not.toContain('"schemaVersion"')
+  })
 })

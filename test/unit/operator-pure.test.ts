@@ -98,3 +98,38 @@ describe('parsing', () => {
     expect(isLoopback('10.0.0.1')).toBe(false)
   })
 })
+
+describe('metrics read at scrape time', () => {
+  it('mirrors a consumer\'s running totals as counters that only go up, and starts a series over when a total drops', async () => {
+    const { ShardkitMetrics } = await import('../../src/metrics/metrics.js')
+    const m = new ShardkitMetrics()
+    const counters = { handled: 3, duplicates: 1, stale: 0, gaps: 0, waited: 0, failures: 0, malformed: 0 }
+    m.bindConsumer({ queue: 'billing.order-events.00', counters })
+    const value = async (outcome: string) => {
+      const line = (await m.registry.metrics()).split('\n').find((l) => l.startsWith(`shardkit_consumer_events_total{queue="billing.order-events.00",outcome="${outcome}"}`))
+      return line === undefined ? undefined : Number(line.split(' ').pop())
+    }
+    expect(await value('handled')).toBe(3)
+    counters.handled = 10
+    expect(await value('handled')).toBe(10)
+    expect(await value('duplicates')).toBe(1)
+    // A restarted consumer counts from 0 again: the series restarts instead of going down.
+    counters.handled = 2
+    expect(await value('handled')).toBe(2)
+    counters.handled = 5
+    expect(await value('handled')).toBe(5)
+  })
+
+  it('a stage applied and a heartbeat written show as the stage gauges and the heartbeat age', async () => {
+    const { ShardkitMetrics } = await import('../../src/metrics/metrics.js')
+    const m = new ShardkitMetrics()
+    m.stageApplied({ stage: 'read-shards', version: 7, readPercent: 50, changedAt: '' })
+    m.heartbeatWritten()
+    const text = await m.registry.metrics()
+    expect(text).toContain('shardkit_stage_version 7')
+    expect(text).toContain('shardkit_stage_info{stage="read-shards"} 1')
+    const age = Number(/^shardkit_heartbeat_age_seconds (\S+)$/m.exec(text)![1])
+    expect(age).toBeGreaterThanOrEqual(0)
+    expect(age).toBeLessThan(1)
+  })
+})
