@@ -23,7 +23,7 @@ import { nextStepOf, problemsOf } from './advice.js'
 
 /** Options of {@link readStatus}. */
 export interface StatusOptions {
-  /** Bound on each source (default 1500 ms). */
+  /** Bound on each source (default 3000 ms). */
   readonly timeoutMs?: number
   /** A running job silent this long is shown `stale` (default 15 s). */
   readonly staleJobMs?: number
@@ -35,7 +35,7 @@ export interface StatusOptions {
  */
 export async function readStatus(rt: Runtime, opts: StatusOptions = {}): Promise<StatusDocument> {
   const t0 = performance.now()
-  const T = opts.timeoutMs ?? 1_500
+  const T = opts.timeoutMs ?? 3_000
   const prefix = rt.config.redis.keyPrefix
   const primaryHosts = new Set(['legacy', ...rt.config.dimensions.user.shards.map((p) => p.host)])
   const otherHosts = Object.keys(rt.config.hosts).filter((h) => !primaryHosts.has(h))

@@ -85,7 +85,7 @@ describe('backfill pause, throttle, resume from another process', () => {
   it('pauses within a second holding nothing, throttles to within 20 %, predicts the end within 25 %, and resumes to a complete copy', async () => {
     let stderr = ''
     // Unthrottled first: what this machine does now is the reference the targets are set from.
-    child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, 'backfill', '--chunk-size', '100', '--json'], {
+    child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, 'backfill', '--chunk-size', '250', '--json'], {
       cwd: root,
       env: { ...process.env, SHARDKIT_ACTOR: 'backfill-runner', SHARDKIT_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,8 +96,10 @@ describe('backfill pause, throttle, resume from another process', () => {
     const exited = new Promise<number>((resolve) => child!.once('exit', (code) => resolve(code ?? -1)))
     await until(async () => (await copied()) >= 300, 30_000, 'the backfill to start copying')
     const capacity = await measuredRate(1_500)
-    const low = Math.max(50, Math.round(capacity / 4))
-    const high = Math.max(100, Math.round(capacity / 2))
+    // Well below what the machine does (it is shared: its pace changes by 2x within a run), so the
+    // throttle, not the machine, sets the rate the ETA is checked against.
+    const low = Math.max(50, Math.round(capacity / 6))
+    const high = Math.max(100, Math.round(capacity / 3))
 
     // Throttle down from the other process: the measured rate is within 20 % of the target.
     let t = await shardctlInProcess(configPath, ['backfill', 'throttle', '--max-rows-per-second', String(low), '--json'])
@@ -145,13 +147,13 @@ describe('backfill pause, throttle, resume from another process', () => {
     const r2 = await measuredRate(3_000)
     expect(Math.abs(r2 - high) / high, `target ${high}, measured ${r2.toFixed(0)} rows/s`).toBeLessThan(0.2)
 
-    // ETA at (or just past) 50 %: compared with the time the copy really takes from there.
-    await until(async () => (await copied()) >= ROWS / 2, 60_000, 'half of the rows')
+    // ETA at (or past) 50 %: compared with the time the copy really takes from there.
+    await until(async () => (await copied()) >= ROWS / 2, 120_000, 'half of the rows')
     d = await status()
     const etaAt = performance.now()
     expect(d.backfill.state).toBe('running')
     expect(d.backfill.percent).toBeGreaterThanOrEqual(50)
-    expect(d.backfill.percent).toBeLessThan(90)
+    expect(d.backfill.percent).toBeLessThan(95)
     expect(d.backfill.rowsTotal).toBe(ROWS)
     const eta = d.backfill.etaSeconds!
     expect(eta).toBeGreaterThan(0)
@@ -181,7 +183,7 @@ describe('backfill pause, throttle, resume from another process', () => {
     }
     d = await status()
     expect(d.backfill).toMatchObject({ state: 'complete', percent: 100, rowsDone: ROWS })
-  }, 240_000)
+  }, 300_000)
 
   it('verify obeys the same verbs from another process: paused it compares nothing, resumed it finishes clean', async () => {
     const progress = async () => {
