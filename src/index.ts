@@ -78,3 +78,12 @@ export { runVerify, readLastVerify, recordVerifyRun, type VerifyOptions, type Ve
 export { routeSync, resolveRoute, type Route, type RouteKey } from './router/router.js'
 export { scatter, queryOrders, SCATTER_MAX_LIMIT, SCATTER_DEFAULTS, type ScatterOptions, type ScatterQuery, type ScatterResult, type FailedShard, type OrdersQuery, type ScatterFilter, type ScatterOrder, type FilterOp } from './router/scatter.js'
 export { createOutboxHook, OutboxRelay, readEventsStatus, createOrderEventConsumer, createPartitionConsumers, orderEventQueueArguments, bindingKey, routingKeyOf, partitionOfUser, decodeEvent, encodeEvent, EVENT_TYPES, EVENT_PARTITIONS, type OrderEvent, type OrderEventType, type OutboxRelayOptions, type OrderEventConsumer, type OrderEventConsumerOptions, type OrderEventHandler, type PartitionConsumers, type PartitionConsumersOptions, type EventsStatus } from './events/index.js'
+// Operator surface (issue 19): one status document, metrics, job control, notifications, the status server.
+export { readStatus, type StatusOptions } from './status/build.js'
+export { STATUS_SCHEMA_VERSION, SHARD_STATES, type StatusDocument, type ShardState, type ShardView } from './status/document.js'
+export { renderStatusText, summaryLine } from './status/text.js'
+export { ShardkitMetrics, type ShardkitMetricsOptions, type DualWriteMetrics, type WatcherMetrics } from './metrics/metrics.js'
+export { registerStatusMetrics } from './metrics/status-metrics.js'
+export { openJobControl, type JobControl, type JobControlOptions, type ChunkGate, type ChunkProgress } from './jobs/control.js'
+export { changeJobSettings, readJobSettings, parseSettingValue, type JobKind, type JobSettings, type SettingsChange } from './jobs/settings.js'
+export { createNotifier, type Notifier, type NotifyEvent, type NotifyKind, type NotifyOutcome } from './notify/notifier.js'

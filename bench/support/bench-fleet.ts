@@ -30,7 +30,7 @@ export interface BenchFleet {
   close(opts?: { drop?: boolean }): Promise<void>
 }
 
-export async function openBenchFleet(name: string, rows: number, opts: { keep?: boolean; log?: (s: string) => void } = {}): Promise<BenchFleet> {
+export async function openBenchFleet(name: string, rows: number, opts: { keep?: boolean; log?: (s: string) => void; databasesPerHost?: number } = {}): Promise<BenchFleet> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'))
   const keep = opts.keep ?? process.env.BENCH_KEEP === '1'
   const prefix = keep ? `skb_${name}_${rows}_` : `skb_${name}_${Math.random().toString(16).slice(2, 8)}_`
@@ -40,7 +40,7 @@ export async function openBenchFleet(name: string, rows: number, opts: { keep?: 
     legacyTable: 'orders',
     idCeiling: String(rows + 1_000_000),
     shardHosts: [benchMysqlUrl],
-    databasesPerHost: 2,
+    databasesPerHost: opts.databasesPerHost ?? 2,
     prefix,
     redisUrl: benchRedisUrl,
     redisKeyPrefix: `${prefix.replace(/_$/, '')}:`,

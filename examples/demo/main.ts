@@ -9,15 +9,16 @@ import { resolveServices } from '../../test/support/services.js'
 import { runRehearsal } from './rehearsal.js'
 import { formatReport } from './report.js'
 import { startBusyLoops, stopBusyLoops } from './contend.js'
+import { parseListen } from '../../src/serve/server.js'
 
 function usage(msg: string): never {
-  process.stderr.write(`demo: ${msg}\nusage: npm run demo -- [--orders N] [--rps R] [--contend N] [--keep] [--json]\n`)
+  process.stderr.write(`demo: ${msg}\nusage: npm run demo -- [--orders N] [--rps R] [--contend N] [--keep] [--json] [--serve [--serve-listen HOST:PORT]]\n`)
   process.exit(2)
 }
 
 let args
 try {
-  args = parseArgs({ options: { orders: { type: 'string', default: '200000' }, rps: { type: 'string', default: '100' }, contend: { type: 'string', default: '0' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+  args = parseArgs({ options: { orders: { type: 'string', default: '200000' }, rps: { type: 'string', default: '100' }, contend: { type: 'string', default: '0' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, serve: { type: 'boolean', default: false }, 'serve-listen': { type: 'string', default: '127.0.0.1:9400' } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
@@ -27,6 +28,14 @@ const contend = Number(args.contend)
 if (!Number.isInteger(contend) || contend < 0 || contend > 16) usage(`--contend must be a whole number of busy-loop processes from 0 to 16 (got ${args.contend})`)
 const rps = Number(args.rps)
 if (!Number.isFinite(rps) || rps <= 0 || rps > 10_000) usage(`--rps must be a number above 0, at most 10000 (got ${args.rps})`)
+
+if (args.serve) {
+  try {
+    parseListen(args['serve-listen'] ?? '')
+  } catch (err) {
+    usage((err as Error).message.replace('--listen', '--serve-listen'))
+  }
+}
 
 // SHARDKIT_DEMO_* URLs, else the local defaults, else (with a Docker engine) testcontainers: the same
 // resolution the test suite uses.
@@ -44,7 +53,7 @@ const burners = startBusyLoops(contend)
 if (contend > 0) process.stderr.write(`demo: ${contend} busy-loop process(es) running beside the rehearsal (pids ${burners.map((b) => b.pid).join(', ')})\n`)
 let report
 try {
-  report = await runRehearsal({ orders, rps, keep: args.keep, mysqlUrl, redisUrl, progress: process.stderr.isTTY === true, log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+  report = await runRehearsal({ orders, rps, keep: args.keep, mysqlUrl, redisUrl, progress: process.stderr.isTTY === true, ...(args.serve ? { serve: args['serve-listen'] } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
 } finally {
   stopBusyLoops(burners)
   if (!args.keep) await services.stop()

@@ -34,6 +34,8 @@ export interface RehearsalOptions {
   readonly warmupS?: number
   /** One line of progress (stderr). */
   readonly log: (line: string) => void
+  /** Serve the status page on this address (`host:port`) while the rehearsal runs (`--serve`). */
+  readonly serve?: string
 }
 
 /** One timed step of the walk. */
@@ -101,6 +103,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
     const child = spawnTs('bin/shardctl.ts', ['-c', configPath, 'events', 'relay', '--lease-ttl', '3000'], { stderrTo: log, ...(env ? { env } : {}) })
     relays.push({ child, done: finished(child), log })
   }
+  let statusServer: { close(): Promise<void> } | undefined
   let removed: RehearsalReport['removed'] = null
   let fenceMs: number | null = null
   const fences: number[] = []
@@ -187,6 +190,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       const r = await provision(rt!)
       return { value: r, ok: r.conflicts.length === 0, detail: `${r.created.length} objects created, ${r.conflicts.length} conflicts` }
     })
+    if (o.serve) statusServer = await startDemoStatusPage(configPath, o.serve, o.log)
     eventsCheck = await step('start the event consumer and the outbox relay', async () => {
       const c = await startEventsCheck(rt!, { service: `${prefix}check`, log: o.log })
       killSwitch = await startRelayKillSwitch(join(dir, 'relay-hook.sock'))
@@ -298,6 +302,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   if (longest > 1_000) problems.push(`a fence held writes ${longest} ms (expected at most 1000 ms per attempt)`)
   if (journalSettleMs !== null && journalSettleMs > 5_000) problems.push(`after the write switch the journal still owed entries for ${journalSettleMs} ms (expected under 5000 ms)`)
   if (load && load.errors > 0) problems.push(`${load.errors} failed requests (expected 0); e.g. ${load.failures.slice(0, 3).map((f) => `${f.op} ${f.status} ${f.error.slice(0, 120)}`).join(' | ')}`)
+  await statusServer?.close()
   await rt?.close()
   if (!o.keep) {
     try {
@@ -323,6 +328,21 @@ async function journalSettle(rt: Runtime): Promise<number> {
     await sleep(100)
   }
   return Math.round(performance.now() - t0)
+}
+
+/** `--serve`: the status page of the rehearsal's fleet, on a runtime of its own (read-only). */
+async function startDemoStatusPage(configPath: string, listen: string, log: (l: string) => void): Promise<{ close(): Promise<void> }> {
+  const { loadConfig } = await import('../../src/config/load.js')
+  const { startStatusServer } = await import('../../src/serve/server.js')
+  const srt = openRuntime(loadConfig({ path: configPath }).config, { logger: silentLogger })
+  const server = await startStatusServer(srt, { listen, intervalMs: 1_000 })
+  log(`> status page: ${server.url}/ (open it in a browser to watch the walk)`)
+  return {
+    async close() {
+      await server.close()
+      await srt.close()
+    },
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -29,6 +29,8 @@ export interface OrderServiceDeps {
   readonly now?: () => number
   /** Extra readiness checks (e.g. the id lease); all must be true. */
   readonly readyChecks?: ReadonlyArray<() => boolean>
+  /** A prom-client registry served on `GET /metrics` (the store's and watcher's ShardkitMetrics, and the service's own). */
+  readonly metrics?: { contentType: string; metrics(): Promise<string> }
 }
 
 /**
@@ -76,6 +78,11 @@ export async function buildApp(d: OrderServiceDeps): Promise<FastifyInstance> {
     const ready = d.stage.ready && (d.readyChecks ?? []).every((c) => c())
     return reply.code(ready ? 200 : 503).send({ ready })
   })
+
+  if (d.metrics) {
+    const registry = d.metrics
+    app.get('/metrics', async (_req, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
+  }
 
   await app.register(async (scope) => orderRoutes(scope, { store: d.store, ids: d.ids, retry: d.retry ?? DEFAULT_RETRY, now: d.now ?? Date.now }))
   return app as unknown as FastifyInstance

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
-import { createLogger, DualWriteStore, JournalDrainer, loadConfig, openRuntime, redactText, StageWatcher } from '../../src/index.js'
+import { createLogger, DualWriteStore, JournalDrainer, loadConfig, openRuntime, redactText, ShardkitMetrics, StageWatcher } from '../../src/index.js'
 import { createOutboxHook, OutboxRelay } from '../../src/events/index.js'
 import { buildApp } from './app.js'
 import { openIdSource } from './ids.js'
@@ -40,7 +40,10 @@ if (process.env.SHARDKIT_FAULT_HOOKS) installFaultHooks(process.env.SHARDKIT_FAU
 const logger = createLogger({ name: 'order-service', level: args['log-level'] })
 const { config } = loadConfig({ path: args.config })
 const rt = openRuntime(config, { logger })
-const watcher = new StageWatcher(rt, { instanceId, logger })
+// Prometheus metrics on /metrics: the store's and watcher's series, journal depth, relay counters.
+const metrics = new ShardkitMetrics()
+metrics.trackJournalDepth(rt)
+const watcher = new StageWatcher(rt, { instanceId, logger, metrics })
 const drainer = new JournalDrainer(rt, { logger })
 let ids: Awaited<ReturnType<typeof openIdSource>> | undefined
 let store: DualWriteStore | undefined
@@ -79,14 +82,15 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void s
 try {
   await watcher.start()
   ids = await openIdSource(rt, { owner: instanceId, logger })
-  store = new DualWriteStore({ runtime: rt, stage: watcher, logger, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook() } : {}) })
+  store = new DualWriteStore({ runtime: rt, stage: watcher, logger, metrics, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook() } : {}) })
   drainer.start()
   if (events === 'relay') {
     relay = new OutboxRelay({ runtime: rt, logger })
+    metrics.bindRelay(relay)
     relay.start()
   }
   const idsRef = ids
-  app = await buildApp({ store, stage: watcher, ids: idsRef.source, logger, readyChecks: [() => idsRef.ready()] })
+  app = await buildApp({ store, stage: watcher, ids: idsRef.source, logger, readyChecks: [() => idsRef.ready()], metrics: metrics.registry })
   const address = await app.listen({ port, host: args.host })
   logger.info({ address, instanceId, events, stage: watcher.current()?.stage ?? null }, 'order service listening')
   process.stdout.write(`${JSON.stringify({ listening: address, instanceId, pid: process.pid })}\n`)

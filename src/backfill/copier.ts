@@ -33,6 +33,7 @@ import { belowTombstone, tombstonedIds } from '../dualwrite/tombstones.js'
 import { VERSION_COLUMN } from '../dualwrite/row-sql.js'
 import { assertBackfillStage } from '../cutover/guards.js'
 import { readStageState } from '../cutover/switch-store.js'
+import type { ChunkGate } from '../jobs/control.js'
 
 export interface BackfillOptions {
   readonly dimensions?: readonly Dimension[]
@@ -46,6 +47,8 @@ export interface BackfillOptions {
   readonly restart?: boolean
   readonly signal?: AbortSignal
   readonly onProgress?: (p: BackfillProgress) => void
+  /** Job control (pause/resume/throttle from the control database, src/jobs); it then owns the rows/s limit. */
+  readonly control?: ChunkGate
 }
 
 export interface BackfillProgress {
@@ -139,7 +142,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   const readList = selectListSql(columns, exactReads(kinds))
   const unroutable: { rows: number; listed: UnroutableRow[] } = { rows: 0, listed: [] }
   const rowPh = `(${columns.map(() => '?').join(',')})`
-  const fixed = typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined
+  let fixed = typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined
   let chunkSize = fixed ?? 1000
   const limit = pLimit(opts.concurrency ?? 4)
   const t0 = performance.now()
@@ -159,7 +162,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
     try {
       // A switch to write-shards may overtake a running copy: stop at the last checkpoint.
       assertBackfillStage(await readStageState(rt))
-      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, opts.concurrency ?? 4, unroutable)
+      await writeChunk(rt, rows, columns, colList, rowPh, pending, limit, limit.concurrency, unroutable)
       await conn.commit()
     } catch (err) {
       await conn.rollback().catch(() => undefined)
@@ -177,7 +180,7 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
     rowsDone += rows.length
     if (fixed === undefined) chunkSize = nextChunkSize(chunkSize, performance.now() - tChunk, opts.targetChunkMs ?? 500)
     const elapsed = (performance.now() - t0) / 1000
-    if (opts.maxRowsPerSecond && copied / elapsed > opts.maxRowsPerSecond) {
+    if (!opts.control && opts.maxRowsPerSecond && copied / elapsed > opts.maxRowsPerSecond) {
       await sleep((copied / opts.maxRowsPerSecond - elapsed) * 1000, opts.signal)
     }
     opts.onProgress?.({ rowsDone, rowsTotal, rowsPerSecond: copied / Math.max(0.001, (performance.now() - t0) / 1000), chunkSize, lastPk })
@@ -185,6 +188,14 @@ export async function runBackfill(rt: Runtime, opts: BackfillOptions = {}): Prom
   try {
     while (!completed) {
       if (opts.signal?.aborted) break
+      if (opts.control) {
+        // Job control: waits here while paused (after the chunk in flight commits) or throttled.
+        const next = await opts.control.betweenChunks(() => ({ rowsDone, rowsTotal, chunks, chunkSize, concurrency: limit.concurrency }), () => previous ?? Promise.resolve())
+        fixed = next.chunkSize ?? (typeof opts.chunkSize === 'number' ? opts.chunkSize : undefined)
+        if (fixed !== undefined) chunkSize = fixed
+        limit.concurrency = next.concurrency ?? opts.concurrency ?? 4
+        if (opts.signal?.aborted) break
+      }
       const conn: PoolConnection = await rt.legacy().getConnection()
       let rows: RowDataPacket[]
       try {

@@ -13,6 +13,8 @@ export interface CliIO {
   readonly cwd: string
   readonly logger: Logger
   readonly isTTY: boolean
+  /** Where a confirmation is read from (a point of no return asks a person); absent: no terminal. */
+  readonly stdin?: NodeJS.ReadableStream & { readonly isTTY?: boolean }
 }
 
 export function processIO(): CliIO {
@@ -23,6 +25,7 @@ export function processIO(): CliIO {
     cwd: process.cwd(),
     logger: createLogger({ level: process.env.SHARDKIT_LOG_LEVEL ?? 'info' }),
     isTTY: Boolean(process.stderr.isTTY),
+    stdin: process.stdin,
   }
 }
 

@@ -16,6 +16,9 @@ import { registerDualwriteCommands } from './commands/dualwrite.js'
 import { registerCutoverCommands } from './commands/cutover.js'
 import { registerSqlCommands } from './commands/sql.js'
 import { registerEventsCommands } from './commands/events.js'
+import { registerJobControlCommands } from './commands/jobs.js'
+import { registerStatusCommand } from './commands/status.js'
+import { registerServeCommand } from './commands/serve.js'
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('shardctl')
@@ -39,5 +42,8 @@ export function buildProgram(io: CliIO): Command {
   registerCutoverCommands(program, io)
   registerSqlCommands(program, io)
   registerEventsCommands(program, io)
+  registerJobControlCommands(program, io)
+  registerStatusCommand(program, io)
+  registerServeCommand(program, io)
   return program
 }

@@ -45,6 +45,22 @@ function urlOf(protocols: readonly string[], example: string) {
 const mysqlUrl = urlOf(['mysql:', 'mariadb:'], 'mysql://user:${PASSWORD}@127.0.0.1:3306')
 const redisUrl = urlOf(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')
 const amqpUrl = urlOf(['amqp:', 'amqps:'], 'amqp://guest:${RABBITMQ_PASSWORD}@127.0.0.1:5672')
+const hookUrl = urlOf(['http:', 'https:'], 'https://hooks.example.com/shardkit?token=${HOOK_TOKEN}')
+
+/** Notifications (src/notify): a URL that gets a JSON POST, or a command that gets the JSON on stdin. */
+const notifySchema = z
+  .strictObject({
+    url: hookUrl.optional(),
+    /** argv (no shell), e.g. ["/usr/local/bin/page-oncall", "--team", "db"]. */
+    command: z.array(z.string({ error: 'must be a string' }).min(1, 'must not be empty'), { error: 'must be a list of strings (argv), e.g. ["/usr/local/bin/page-oncall"]' }).min(1, 'must name the program').optional(),
+    /** Bound on one attempt. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Further attempts after a failed one. */
+    retries: z.number().int().min(0).max(10).default(3),
+    /** A backfill throttled this long notifies once. */
+    throttledMinutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
+  })
+  .refine((n) => n.url !== undefined || n.command !== undefined, { message: 'names neither "url" nor "command"; give one (or remove "notify")' })
 
 const decimalId = z
   .union([z.string(), z.number()], { error: 'must be a decimal string such as "1000000"' })
@@ -131,6 +147,7 @@ export const configSchema = z.strictObject({
     })
     .default({ leaseTtlMs: 30_000, maxLeadMs: 1_000 }),
   dialect: dialectSchema.default('auto'),
+  notify: notifySchema.optional(),
 })
 
 export type RawConfig = z.input<typeof configSchema>
@@ -169,11 +186,22 @@ export interface ShardkitConfig {
   readonly events: { readonly url: string; readonly exchange: string; readonly retentionMs: number }
   /** The dialect of each server as the config sets it: `default`, `legacy`, `control` and host names (absent: `auto`). */
   readonly dialect?: Readonly<Record<string, DialectSetting>>
+  /** Where stage changes, refusals, verify differences and backfill ends are sent (absent: nowhere). */
+  readonly notify?: NotifyConfig
 }
 
 /** The dialect the config sets for a server (`legacy`, `control` or a host name), or `auto`. */
 export function dialectSetting(config: Pick<ShardkitConfig, 'dialect'>, target: string): DialectSetting {
   return config.dialect?.[target] ?? config.dialect?.default ?? 'auto'
+}
+
+/** The `notify` section, `${VAR}`s in the URL expanded. */
+export interface NotifyConfig {
+  readonly url?: string
+  readonly command?: readonly string[]
+  readonly timeoutMs: number
+  readonly retries: number
+  readonly throttledMinutes: number
 }
 
 /** One problem found in a config file. */
@@ -229,7 +257,7 @@ function objectOf(v: unknown): Record<string, unknown> | undefined {
 interface Resolved {
   readonly hosts: Record<string, string>
   readonly dimensions: Record<Dimension, DimensionConfig>
-  readonly urls: { readonly legacy: string; readonly control: string; readonly redis: string; readonly events: string }
+  readonly urls: { readonly legacy: string; readonly control: string; readonly redis: string; readonly events: string; readonly notify: string }
 }
 
 /**
@@ -304,6 +332,7 @@ function resolve(src: unknown, env: Readonly<Record<string, string | undefined>>
     control: url(objectOf(root.control)?.url, 'control.url'),
     redis: url(objectOf(root.redis)?.url, 'redis.url'),
     events: url(objectOf(root.events)?.url, 'events.url'),
+    notify: url(objectOf(root.notify)?.url, 'notify.url'),
   }
   return { hosts, dimensions, urls }
 }
@@ -338,6 +367,7 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     idgen: c.idgen,
     events: { ...c.events, url: r.urls.events },
     dialect: typeof c.dialect === 'string' ? { default: c.dialect } : c.dialect,
+    ...(c.notify ? { notify: { ...c.notify, ...(c.notify.url !== undefined ? { url: r.urls.notify } : {}) } } : {}),
   }
 }
 

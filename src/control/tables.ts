@@ -15,6 +15,7 @@ import { CHECKPOINT_TABLE_DEF } from '../backfill/checkpoints.js'
 import { VERIFY_RUN_TABLE_DEF } from '../verify/status.js'
 import { TOMBSTONE_TABLE_DEF } from '../dualwrite/tombstones.js'
 import { RUN_LOCK_TABLE_DEF } from '../cutover/run-lock.js'
+import { JOB_CONTROL_TABLE_DEF, JOB_PROGRESS_TABLE_DEF } from '../jobs/tables.js'
 
 export interface TableDef {
   /** Table name. */
@@ -30,6 +31,8 @@ export const CONTROL_TABLES: readonly TableDef[] = [
   CHECKPOINT_TABLE_DEF,
   VERIFY_RUN_TABLE_DEF,
   RUN_LOCK_TABLE_DEF,
+  JOB_CONTROL_TABLE_DEF,
+  JOB_PROGRESS_TABLE_DEF,
   {
     name: 'order_lookup',
     owner: 'router',

@@ -20,6 +20,8 @@ export interface InstanceAck {
   readonly pid: number | null
   /** Milliseconds until the heartbeat expires (Redis clock). */
   readonly expiresInMs: number
+  /** The heartbeat's time to live as written (status derives the heartbeat's age from it); null from older writers. */
+  readonly heartbeatTtlMs?: number | null
 }
 
 // Expiry is computed on the Redis clock so instances on other machines agree.
@@ -38,7 +40,7 @@ return now`
 /** Records that `instanceId` has applied `state` (heartbeat; expires after `ttlMs`). */
 export async function writeHeartbeat(redis: Redis, prefix: string, instanceId: string, state: Pick<StageState, 'version' | 'stage'>, ttlMs: number): Promise<void> {
   const k = cutoverKeys(prefix)
-  const info = JSON.stringify({ version: state.version, stage: state.stage, host: hostname(), pid: process.pid })
+  const info = JSON.stringify({ version: state.version, stage: state.stage, host: hostname(), pid: process.pid, ttlMs })
   await redis.eval(HEARTBEAT_LUA, 2, k.instances, k.expiry, instanceId, info, String(ttlMs))
 }
 
@@ -77,6 +79,7 @@ export async function readLiveInstances(redis: Redis, prefix: string): Promise<I
         host: typeof v.host === 'string' ? v.host : null,
         pid: typeof v.pid === 'number' ? v.pid : null,
         expiresInMs: expiry.get(id)! - now,
+        heartbeatTtlMs: typeof v.ttlMs === 'number' ? v.ttlMs : null,
       }
     })
     .sort((a, b) => a.instanceId.localeCompare(b.instanceId))

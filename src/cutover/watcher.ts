@@ -13,6 +13,7 @@ import type { Logger } from '../runtime/logger.js'
 import type { StageState } from './stages.js'
 import { cutoverKeys, parseStageState, readDurableStage, readRedisStage, removeHeartbeat, writeHeartbeat } from './switch-store.js'
 import { INITIAL_STAGE_STATE } from './transitions.js'
+import type { WatcherMetrics } from '../metrics/metrics.js'
 
 /** What the dual-write store needs from the stage. */
 export interface StageSource {
@@ -37,6 +38,8 @@ export interface StageWatcherOptions {
   readonly heartbeatTtlMs?: number
   /** Bound on each Redis call before the instance counts Redis as lost (default 1000). */
   readonly redisTimeoutMs?: number
+  /** Prometheus metrics (src/metrics): the applied stage version and the heartbeat age. */
+  readonly metrics?: WatcherMetrics
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -73,6 +76,7 @@ export class StageWatcher extends EventEmitter implements StageSource {
   private heartbeatTimer: NodeJS.Timeout | undefined
   private closed = false
   private refreshing: Promise<void> | undefined
+  private readonly metrics: WatcherMetrics | undefined
 
   constructor(rt: Runtime, opts: StageWatcherOptions) {
     super()
@@ -85,6 +89,7 @@ export class StageWatcher extends EventEmitter implements StageSource {
     this.heartbeatMs = opts.heartbeatMs ?? 1_000
     this.ttlMs = opts.heartbeatTtlMs ?? 3 * this.heartbeatMs
     this.redisTimeoutMs = opts.redisTimeoutMs ?? 1_000
+    this.metrics = opts.metrics
   }
 
   /** Last known stage; undefined before the first read. */
@@ -194,6 +199,7 @@ export class StageWatcher extends EventEmitter implements StageSource {
     const from = this.state
     this.state = s
     this.logger.info({ instanceId: this.instanceId, from: from?.stage, to: s.stage, version: s.version, readPercent: s.readPercent, via }, 'stage applied')
+    this.metrics?.stageApplied(s)
     void this.heartbeat()
     this.emit('change', s)
   }
@@ -203,6 +209,7 @@ export class StageWatcher extends EventEmitter implements StageSource {
     if (this.closed || s === undefined) return
     try {
       await withTimeout(writeHeartbeat(this.rt.redis(), this.prefix, this.instanceId, s, this.ttlMs), this.redisTimeoutMs)
+      this.metrics?.heartbeatWritten()
     } catch (err) {
       this.logger.debug({ instanceId: this.instanceId, err: (err as Error).message }, 'stage watcher: heartbeat failed')
       this.redisOk = false

@@ -38,6 +38,7 @@ import { JournalClearer } from './journal-clearer.js'
 import { DEAD, neverDeleted, tombstoneUpsertSql } from './tombstones.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
+import type { DualWriteMetrics } from '../metrics/metrics.js'
 import { assertKnownColumns, CREATED_COLUMN, deleteSql, formatDateTime, insertSql, selectByIdSql, toOrderRow, UPDATED_COLUMN, updateSql, valuesOf, VERSION_COLUMN, type OrderRow, type RowShape } from './row-sql.js'
 
 export type { OrderRow } from './row-sql.js'
@@ -93,6 +94,8 @@ export interface DualWriteStoreOptions {
    * Safe either way: the journal row committed with the primary write.
    */
   readonly asyncSecondaries?: boolean
+  /** Prometheus metrics (src/metrics): latency per stage and side, failures, journal appends, fence refusals. */
+  readonly metrics?: DualWriteMetrics
 }
 
 type Op = 'insert' | 'update' | 'delete'
@@ -119,6 +122,7 @@ export class DualWriteStore {
   private readonly parallel: boolean
   private readonly clearer: JournalClearer
   private readonly asyncSecondaries: boolean
+  private readonly metrics: DualWriteMetrics | undefined
   private readonly inFlight = new Set<Promise<void>>()
   private readonly counters: DualWriteStats = { writes: 0, secondaryFailures: 0, lockedReplays: 0, fenceRejections: 0, shadowReads: 0, shadowMismatches: 0, shadowErrors: 0 }
 
@@ -135,6 +139,7 @@ export class DualWriteStore {
     this.parallel = opts.parallelSecondaries ?? false
     this.clearer = new JournalClearer(this.rt, this.logger)
     this.asyncSecondaries = opts.asyncSecondaries ?? false
+    this.metrics = opts.metrics
   }
 
   /**
@@ -296,10 +301,12 @@ export class DualWriteStore {
 
   private async write(shape: RowShape, state: StageState, policy: StagePolicy, at: Location, orderId: string, op: Op, event: OrderEventInput | undefined, body: (conn: PoolConnection, now: string) => Promise<WriteResult | undefined>): Promise<WriteResult | undefined> {
     const primary = primaryOf(at)
+    const t0 = performance.now()
     let conn: PoolConnection
     try {
       conn = await poolFor(this.rt, primary.host).getConnection()
     } catch (err) {
+      this.metrics?.primaryFailed(state.stage, primary.side, op, t0, err)
       throw primaryError(err, primary.name)
     }
     let result: WriteResult | undefined
@@ -322,18 +329,22 @@ export class DualWriteStore {
         const fv = err.details.fenceVersion
         if (typeof fv === 'number' && fv > state.version) this.stage.refresh?.(fv).catch(() => undefined)
       }
+      this.metrics?.primaryFailed(state.stage, primary.side, op, t0, err)
       throw primaryError(err, primary.name)
     } finally {
       conn.release()
     }
     this.counters.writes++
+    this.metrics?.primaryCommitted(state.stage, primary.side, op, t0, journalId !== undefined)
     if (result && journalId !== undefined) {
+      const t1 = performance.now()
       await phase('dualwrite.primary-committed', { orderId, op, primary: primary.name, version: state.version })
       const job = replicate(
         { rt: this.rt, shape, timeoutMs: this.timeoutMs, parallel: this.parallel, clearer: this.clearer },
         { primary, at, orderId, image: op === 'delete' ? undefined : result.row, keys: result.keys, ...(result.prevMerchantId ? { prevMerchantId: result.prevMerchantId } : {}), secondaries: policy.writeSecondaries, journalId, plannedVersion: state.version },
       ).then(
         (out) => {
+          this.metrics?.secondariesDone(state.stage, t1, out)
           if (out.reread) this.counters.lockedReplays++
           if (out.ok) return
           this.counters.secondaryFailures++
@@ -341,6 +352,7 @@ export class DualWriteStore {
         },
         (err: unknown) => {
           // The primary committed; its journal row stays for the drainer.
+          this.metrics?.secondariesDone(state.stage, t1, { error: err })
           this.counters.secondaryFailures++
           this.logger.warn({ orderId, op, code: errorCode(err) }, 'dual write: replication after commit failed; journaled for the drainer')
         },

@@ -90,6 +90,15 @@ export class ChunkChecksummer {
     this.routable = condition ? `NOT (${condition})` : ''
   }
 
+  /** Aggregate queries in flight at once; job control (`shardctl verify throttle --concurrency`) changes it between chunks. */
+  get concurrency(): number {
+    return this.limit.concurrency
+  }
+
+  set concurrency(n: number) {
+    this.limit.concurrency = n
+  }
+
   /**
    * The next legacy chunk after `lo` (and at most `upTo`): its sums and its
    * last key (`hi`), or `hi: null` when fewer than `size` rows remain (the

@@ -40,6 +40,7 @@ import { recheck } from './recheck.js'
 import { journaledKeys, waitForJournal } from './journal-wait.js'
 import { readColumnInfo, rowHashSql, type HashFlavor } from './row-hash.js'
 import { MergedStream, TableStream, type KeyRange } from './streams.js'
+import type { ChunkGate } from '../jobs/control.js'
 
 export type { Difference, DiffKind, Pair, Side } from './compare.js'
 export { compareKey } from './compare.js'
@@ -69,6 +70,8 @@ export interface VerifyOptions {
   readonly hash?: HashFlavor
   readonly signal?: AbortSignal
   readonly onProgress?: (p: { rowsCompared: number; chunks: number; chunksNarrowed: number }) => void
+  /** Job control (pause/resume/throttle from the control database, src/jobs), consulted before each legacy chunk. */
+  readonly control?: ChunkGate
 }
 
 export interface VerifyResult {
@@ -188,7 +191,7 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     // Unroutable rows are left out of legacy's sums (no dimension holds them). When both key columns
     // are indexed, a cheap count says whether any exist, and the filter is skipped when none do.
     if (q.unroutableSql && q.keysIndexed && (await listUnroutable(rt, q, 0)).total === 0) q.checksummer.leaveOut('')
-    const size = opts.chunkSize ?? 100_000
+    let size = opts.chunkSize ?? 100_000
     // Chunks are key-value ranges (lo, hi] that tile the whole key space, sized from the
     // last chunk's count toward `size` rows: range sums need no boundary query and no
     // materialized LIMIT, so legacy is read once, like the dimensions.
@@ -201,6 +204,13 @@ export async function runVerify(rt: Runtime, opts: VerifyOptions = {}): Promise<
     let pending: Promise<void> | undefined
     for (;;) {
       opts.signal?.throwIfAborted()
+      if (opts.control) {
+        // Job control: waits here while paused (after the chunk in flight is compared) or throttled.
+        const next = await opts.control.betweenChunks(() => ({ rowsDone: st.counts.legacy, rowsTotal: null, chunks: st.chunks, chunkSize: size, concurrency: q.checksummer.concurrency }), () => pending ?? Promise.resolve())
+        size = next.chunkSize ?? opts.chunkSize ?? 100_000
+        q.checksummer.concurrency = next.concurrency ?? opts.concurrency ?? 2
+        opts.signal?.throwIfAborted()
+      }
       let hi: bigint | null = max === null ? null : base + width
       if (hi !== null && max !== null && hi >= max) hi = null
       const range: KeyRange = { lo: lo === null ? null : String(lo), hi: hi === null ? null : String(hi) }

@@ -58,7 +58,7 @@ describe('a move killed right after its commit point', () => {
     proxy.cut()
     await until(async () => !(await readLiveInstances(fleet.rt.redis(), fleet.config.redis.keyPrefix)).some((i) => i.instanceId === 'instance-a'), 5_000, 'instance-a to drop out')
     const old = watcherA.current()!
-    const run = spawnShardctl(fleet.configPath, ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json'], { hooks: hooks.path! })
+    const run = spawnShardctl(fleet.configPath, ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json', '--yes'], { hooks: hooks.path! })
     const at = await hooks.waitFor('cutover.recorded')
     process.kill(at.pid, 'SIGKILL')
     expect((await run.done).signal).toBe('SIGKILL')
@@ -78,7 +78,7 @@ describe('a move killed right after its commit point', () => {
     // The rerun recovers write-shards (fences reopened at a new version).
     await expireRunLock(fleet.rt)
     await until(async () => (await readRunLock(fleet.rt)) === undefined, 2_000, 'lock expiry')
-    const rerun = await runShardctl(fleet.configPath, ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json'])
+    const rerun = await runShardctl(fleet.configPath, ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json', '--yes'])
     expect(rerun.json?.outcome, rerun.stderr).toBe('recovered')
     expect(rerun.json.to).toMatchObject({ stage: 'write-shards' })
     // A gets Redis back and follows the recovered stage.

@@ -55,7 +55,7 @@ afterAll(async () => {
   await fleet?.cleanup()
 })
 
-const advance = ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json'] as const
+const advance = ['cutover', 'advance', '--force', '--reason', 'fault scenario', '--ack-timeout-ms', '10000', '--json', '--yes'] as const
 
 /**
  * Per point: the operator's recovery command (rerun the advance, or roll

@@ -10,6 +10,7 @@ import type { Dimension } from '../../router/shard-function.js'
 import { intOption, withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
 import { createProgress } from '../render/progress.js'
+import { startCliJob, typed } from '../job-run.js'
 
 export function dimensionsOption(value: string | undefined): Dimension[] {
   if (value === undefined || value === 'all') return ['user', 'merchant']
@@ -56,16 +57,34 @@ export function registerBackfillCommands(program: Command, io: CliIO): void {
           if (f.force) io.logger.warn({ reason: f.reason }, 'backfill forced past the dual-write acknowledgement check')
           else await assertBackfillAllowed(rt)
           const progress = createProgress(io, 'backfill')
+          // Job control: `shardctl backfill pause|resume|throttle` from any machine acts at the next chunk.
+          const job = await startCliJob(io, rt, 'backfill', {
+            scope: dimensions.join('+'),
+            signal: ac.signal,
+            initial: { maxRowsPerSecond: typed(cmd, 'maxRowsPerSecond', maxRowsPerSecond), chunkSize: typed(cmd, 'chunkSize', chunkSize === 'auto' ? null : chunkSize), concurrency: typed(cmd, 'concurrency', concurrency) },
+          })
+          let last: { rowsDone: number; rowsTotal: number; chunks: number; chunkSize: number; concurrency: number } | undefined
           try {
-            return await runBackfill(rt, {
+            const r = await runBackfill(rt, {
               dimensions,
               concurrency,
               chunkSize,
               maxRowsPerSecond,
               restart: f.restart,
               signal: ac.signal,
-              onProgress: (p) => progress.update(p.rowsDone, p.rowsTotal, { rowsPerSecond: Math.round(p.rowsPerSecond), chunkSize: p.chunkSize }),
+              ...(job.control ? { control: job.control } : {}),
+              onProgress: (p) => {
+                last = { rowsDone: p.rowsDone, rowsTotal: p.rowsTotal, chunks: (last?.chunks ?? 0) + 1, chunkSize: p.chunkSize, concurrency: concurrency ?? 4 }
+                progress.update(p.rowsDone, p.rowsTotal, { rowsPerSecond: Math.round(p.rowsPerSecond), chunkSize: p.chunkSize })
+              },
             })
+            const done = r.completed ? { rowsDone: last?.rowsDone ?? r.rowsTotal, rowsTotal: r.rowsTotal, chunks: r.chunks, chunkSize: last?.chunkSize ?? 0, concurrency: concurrency ?? 4 } : last
+            await job.control?.finish(r.completed ? 'finished' : 'stopped', done)
+            if (r.completed) await job.notifier.send('backfill-finished', `backfill finished: ${r.rowsCopied} rows copied into ${r.dimensions.join(' and ')} in ${r.seconds.toFixed(0)} s`, { rowsCopied: r.rowsCopied, rowsTotal: r.rowsTotal, dimensions: r.dimensions, seconds: Math.round(r.seconds) })
+            return r
+          } catch (err) {
+            await job.failed(err, last)
+            throw err
           } finally {
             progress.stop()
           }

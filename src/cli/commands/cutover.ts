@@ -4,7 +4,10 @@
  * every move. Exit codes: 0 done, 2 bad arguments, 3 refused by guards or
  * aborted (every reason printed), 5 another move holds the run lock.
  * `--dry-run` prints the steps and runs the same checks, and exits as the
- * real move would (3 when it would be refused).
+ * real move would (3 when it would be refused). An advance into
+ * write-shards or shards waits for a person (src/cli/confirm.ts): the plan,
+ * then the target stage typed on a terminal; `--yes` for automation; no
+ * terminal and no `--yes` exits 3.
  */
 import type { Command } from 'commander'
 import { ShardkitError } from '../../errors.js'
@@ -15,6 +18,7 @@ import type { StageState } from '../../cutover/stages.js'
 import type { MoveKind } from '../../cutover/transitions.js'
 import { intOption, withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
+import { confirmPointOfNoReturn, notifyMove, readStageVersion } from '../confirm.js'
 
 interface MoveFlags {
   percent?: string
@@ -26,6 +30,7 @@ interface MoveFlags {
   drainTimeoutMs?: string
   fenceBudgetMs?: string
   attempts?: string
+  yes?: boolean
 }
 
 function label(s: StageState | null): string {
@@ -33,7 +38,8 @@ function label(s: StageState | null): string {
   return `${s.stage}${s.stage === 'read-shards' ? ` ${s.readPercent}%` : ''} (v${s.version})`
 }
 
-function renderMove(io: CliIO, r: MoveResult): void {
+/** Renders a move (or its plan) as lines; exported for the confirmation prompt. */
+export function renderMove(io: CliIO, r: MoveResult): void {
   const target = r.target ? `${r.target.stage}${r.target.stage === 'read-shards' ? ` ${r.target.readPercent}%` : ''}` : '-'
   printLine(io, `${r.kind} ${label(r.from)} -> ${r.outcome === 'done' ? label(r.to) : target}: ${r.outcome}${r.fenceMs !== null ? ` (fence ${Math.round(r.fenceMs)} ms)` : ''}`)
   if (r.outcome === 'aborted' || r.outcome === 'recovered') printLine(io, `restored: ${label(r.to)}`)
@@ -66,6 +72,7 @@ function moveCommand(io: CliIO, parent: Command, kind: MoveKind, description: st
     .option('--fence-budget-ms <ms>', 'longest the fences may hold writes in one attempt; past it the attempt aborts, reopening writes at the old stage', '1000')
     .option('--attempts <n>', 'attempts when one aborts on its fence budget or a journal that did not drain', '3')
     .option('--json', 'print JSON')
+    .option('--yes', 'for automation: skip the typed confirmation a move into write-shards or shards asks for on a terminal')
     .action(async (opts: MoveFlags, cmd: Command) => {
       const percent = intOption('--percent', opts.percent, { min: 1, max: 100 })
       const ackTimeoutMs = intOption('--ack-timeout-ms', opts.ackTimeoutMs, { min: 10, max: 600_000 })
@@ -78,8 +85,8 @@ function moveCommand(io: CliIO, parent: Command, kind: MoveKind, description: st
       const onSigint = () => controller.abort()
       process.once('SIGINT', onSigint)
       try {
-        const r = await withRuntime(io, cmd, (rt) =>
-          moveStage(rt, {
+        const r = await withRuntime(io, cmd, async (rt) => {
+          const move = {
             kind,
             ...(percent !== undefined ? { percent } : {}),
             ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
@@ -91,8 +98,19 @@ function moveCommand(io: CliIO, parent: Command, kind: MoveKind, description: st
             ...(fenceBudgetMs !== undefined ? { fenceBudgetMs } : {}),
             ...(attempts !== undefined ? { attempts } : {}),
             signal: controller.signal,
-          }),
-        )
+          }
+          // A point of no return waits for a person: the plan, then the target stage typed (or --yes).
+          if (kind === 'advance' && !opts.dryRun && !opts.yes) {
+            const plan = await moveStage(rt, { ...move, dryRun: true })
+            const confirmed = await confirmPointOfNoReturn(io, plan, Boolean(opts.force), renderMove)
+            if (confirmed && (await readStageVersion(rt)) !== plan.from.version) {
+              throw new ShardkitError('PRECONDITION_FAILED', `the stage moved while you confirmed (it was ${plan.from.stage} v${plan.from.version}); nothing changed: check \`shardctl status\` and run the move again`, { stage: plan.from.stage })
+            }
+          }
+          const result = await moveStage(rt, move)
+          if (!opts.dryRun) await notifyMove(io, rt, result, move.actor)
+          return result
+        })
         if (opts.json) printJson(io, r)
         else renderMove(io, r)
         exitFor(r)

@@ -14,6 +14,7 @@ import type { Runtime } from '../../runtime/runtime.js'
 import { intOption, withRuntime } from '../context.js'
 import { printJson, printLine, type CliIO } from '../io.js'
 import { createProgress } from '../render/progress.js'
+import { startCliJob, typed } from '../job-run.js'
 
 /**
  * `--since`: an ISO 8601 time (`2026-11-25T03:00:00Z`) or a duration before now (`90s`, `15m`, `2h`, `1d`).
@@ -32,6 +33,19 @@ async function estimateRows(rt: Runtime): Promise<number> {
   const { database, table } = rt.config.legacy
   const [[r]] = await rt.legacy().query<RowDataPacket[]>('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table])
   return Number(r?.n ?? 0)
+}
+
+/** Differences per dimension shard (`{ user: { "7": 2 }, merchant: {...} }`), for the status heatmap. */
+function differencesByShard(ds: VerifyResult['differences'], pairs: VerifyResult['pairs']): Record<'user' | 'merchant', Record<string, number>> {
+  const out: Record<'user' | 'merchant', Record<string, number>> = { user: {}, merchant: {} }
+  // With legacy compared, a user-merchant difference only repeats a legacy-user or legacy-merchant one.
+  const legacyCompared = pairs.some((p) => p !== 'user-merchant')
+  for (const x of ds) {
+    if (x.shard === undefined || (legacyCompared && x.pair === 'user-merchant')) continue
+    const dim = x.pair === 'legacy-user' ? 'user' : 'merchant'
+    out[dim][String(x.shard)] = (out[dim][String(x.shard)] ?? 0) + 1
+  }
+  return out
 }
 
 interface VerifyFlags {
@@ -76,10 +90,14 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
         const progress = createProgress(io, since ? 'verify --since' : 'verify')
         const total = since || legacyRetired ? 0 : await estimateRows(rt)
         let result: VerifyResult
+        // Job control (`shardctl verify pause|resume|throttle`) acts between the chunks of a full verify.
+        const job = await startCliJob(io, rt, 'verify', { scope: since ? 'since' : d, signal: ac.signal, initial: { chunkSize: typed(cmd, 'chunkSize', chunkSize), concurrency: typed(cmd, 'concurrency', concurrency) } })
         try {
           const common = { dimension: d as 'user' | 'merchant' | 'all', rounds, legacyRetired, signal: ac.signal, onProgress: (p: { rowsCompared: number; chunksNarrowed: number }) => progress.update(p.rowsCompared, Math.max(total, p.rowsCompared), { chunksNarrowed: p.chunksNarrowed }) }
-          result = since ? await runVerifySince(rt, since, common) : await runVerify(rt, { ...common, chunkSize, concurrency })
+          result = since ? await runVerifySince(rt, since, common) : await runVerify(rt, { ...common, chunkSize, concurrency, ...(job.control ? { control: job.control } : {}) })
+          await job.control?.finish('finished', { rowsDone: result.keysCompared, rowsTotal: result.keysCompared, chunks: result.chunks, chunkSize: chunkSize ?? 100_000, concurrency: concurrency ?? 2 })
         } catch (err) {
+          await job.failed(err)
           if (ac.signal.aborted) throw new ShardkitError('ABORTED', 'verify stopped by a signal before it finished; nothing was reported: run it again', {}, { cause: err })
           throw err
         } finally {
@@ -95,8 +113,9 @@ export function registerVerifyCommands(program: Command, io: CliIO): void {
           clean: result.clean,
           differences,
           rowsCompared: result.keysCompared,
-          summary: { byPair: result.byPair, rowsCompared: result.rowsCompared, overflow: result.overflow },
+          summary: { byPair: result.byPair, rowsCompared: result.rowsCompared, overflow: result.overflow, pairs: result.pairs, byShard: differencesByShard(result.differences, result.pairs) },
         })
+        if (!result.clean) await job.notifier.send('verify-differences', `verify found ${differences} differing rows (stage ${stage})`, { runId, differences, byPair: result.byPair, stage })
         return { ...result, runId, stage }
       })
       const summary = {
