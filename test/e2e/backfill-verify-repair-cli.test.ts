@@ -133,7 +133,7 @@ describe('backfill, verify, repair through the CLI on 100k rows', () => {
     const quick = await shardctl('verify', '--since', '10m', '--json')
     expect(quick.code, quick.stderr).toBe(0)
     expect(JSON.parse(quick.stdout)).toMatchObject({ clean: true })
-  })
+  }, 240_000)
 
   it('bad input: a missing or broken report and a bad --since exit 2 and change nothing', async () => {
     const missing = await shardctl('repair', '--report', join(dir, 'nope.json'), '--execute')
@@ -146,10 +146,11 @@ describe('backfill, verify, repair through the CLI on 100k rows', () => {
     const since = await shardctl('verify', '--since', 'yesterday')
     expect(since.code).toBe(2)
     expect(since.stderr).toContain('--since')
-  })
+  }, 240_000)
 
   it('kill -9 mid-run: the same command resumes from the checkpoint; no gap, no row written twice', async () => {
     await emptyShards()
+    await rt.control().query(`DELETE FROM ${qualified(config.control.database, 'backfill_checkpoint')}`)
     const child = spawn(process.execPath, cliArgs(['backfill', '--restart', '--chunk-size', '500', '--max-rows-per-second', '15000']), { cwd: root, env, stdio: 'ignore' })
     const exited = exitOf(child)
     await waitForCheckpoint(20_000)
@@ -172,10 +173,13 @@ describe('backfill, verify, repair through the CLI on 100k rows', () => {
     const v = await shardctl('verify', '--json')
     expect(v.code, v.stderr).toBe(0)
     expect(JSON.parse(v.stdout).clean).toBe(true)
-  })
+  }, 240_000)
 
   it('SIGINT stops at a checkpoint with exit 130; the same command finishes', async () => {
     await emptyShards()
+    // The last test's checkpoint must not satisfy the wait below before this run has even started
+    // (a SIGINT before the CLI installed its handler ends it with no exit code).
+    await rt.control().query(`DELETE FROM ${qualified(config.control.database, 'backfill_checkpoint')}`)
     const child = spawn(process.execPath, cliArgs(['backfill', '--restart', '--chunk-size', '500', '--max-rows-per-second', '15000']), { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
@@ -194,5 +198,5 @@ describe('backfill, verify, repair through the CLI on 100k rows', () => {
     expect(done.code, done.stderr).toBe(0)
     expect(JSON.parse(done.stdout).completed).toBe(true)
     for (const dim of ['user', 'merchant'] as const) expect(await dimensionCounts(dim)).toEqual({ rows: ROWS, distinct: ROWS })
-  })
+  }, 240_000)
 })

@@ -115,7 +115,7 @@ async function writeSome(tag: string, legacyIds: string[]): Promise<void> {
 }
 
 async function advance(...extra: string[]): Promise<void> {
-  const r = await shardctl('cutover', 'advance', '--reason', 'e2e unfamiliar schema', '--json', ...extra)
+  const r = await shardctl('cutover', 'advance', '--reason', 'e2e unfamiliar schema', '--json', '--yes', ...extra)
   expect(r.code, r.stderr + r.stdout).toBe(0)
   // The in-process instance follows the stage before anything else is written.
   const want = JSON.parse(r.stdout).to?.version

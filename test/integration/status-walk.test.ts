@@ -125,7 +125,8 @@ describe('status --json through a whole walk', () => {
     expect(d.stage).toMatchObject({ stage: 'shards', source: 'control-db' })
     expect(d.instances.list).toBeNull()
     expect(d.instances.why.list).toMatch(/^Redis unreachable/)
-    expect(d.runLock.why.holder).toContain('cannot be read')
+    // The run lock lives in the control database (it must survive what Redis loses): still read.
+    expect(d.runLock.why.holder).toBe('no cutover move is running')
     expect(d.problems[0]).toMatch(/^Redis unreachable/)
     expect(d.backfill.state).toBe('complete')
   })
@@ -139,6 +140,7 @@ describe('status --json through a whole walk', () => {
     expect(d.stage.why.enteredAt).toContain('control database is unreachable')
     expect(d.backfill.state).toBe('unknown')
     expect(d.backfill.why.rowsTotal).toContain('control database is unreachable')
+    expect(d.runLock.why.holder).toContain('cannot be read')
     expect(d.shards.counts.all.error).toBe(240)
     expect(d.problems.join(' ')).toContain('the control database is unreachable')
   })
