@@ -20,6 +20,13 @@ let configPath: string
 const cli = (args: string[]) => [process.execPath, '--import', 'tsx', join(root, 'bin', 'shardctl.ts'), '-c', configPath, ...args]
 const env = { ...process.env, SHARDKIT_ACTOR: 'pty-dba', SHARDKIT_LOG_LEVEL: 'warn' }
 const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`
+/**
+ * The command line `script` hands to $SHELL -c. `exec` makes the shell
+ * become shardctl: dash (/bin/sh, CI's shell) otherwise stays as a parent in
+ * the terminal's process group, takes the Ctrl-C itself and dies of it (exit
+ * 130) even though shardctl stopped cleanly.
+ */
+const onPty = (args: string[]) => `exec ${cli(args).map(quote).join(' ')}`
 
 beforeAll(async () => {
   fleet = await setupFleet('confirm')
@@ -33,7 +40,7 @@ afterAll(async () => {
 /** Runs shardctl under `script` (a pty), answers `answer` once the prompt shows, returns the exit code and what the terminal showed. */
 function onTerminal(args: string[], answer: string): Promise<{ code: number; screen: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', cli(args).map(quote).join(' '), '/dev/null'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('script', ['-qefc', onPty(args), '/dev/null'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
     let screen = ''
     let answered = false
     const timer = setTimeout(() => {
@@ -109,7 +116,7 @@ describe('cutover advance into write-shards asks a person', () => {
 
   it('status --watch on a terminal redraws in place, and stops on Ctrl-C', async () => {
     const r = await new Promise<{ code: number; screen: string }>((resolve, reject) => {
-      const child = spawn('script', ['-qefc', cli(['status', '--watch', '--interval', '300ms']).map(quote).join(' '), '/dev/null'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
+      const child = spawn('script', ['-qefc', onPty(['status', '--watch', '--interval', '300ms']), '/dev/null'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
       let screen = ''
       let sent = false
       const timer = setTimeout(() => {
