@@ -16,7 +16,7 @@ import { decodeCursor, encodeCursor, pageLimit, type ListPosition } from './curs
 import { readLookup } from './lookup.js'
 import { legacyLocation, routeOrderId, shardLocation, userShardLocation, type Location } from './placement.js'
 import { CREATED_COLUMN, differingColumns, selectByIdSql, selectListOf, toOrderRow, type OrderRow, type RowShape } from './row-sql.js'
-import { errorCode } from './replay.js'
+import { errorCode, JOURNAL_TABLE } from './replay.js'
 
 /** Shadow-read and write-path counters a service can export as metrics. */
 export interface DualWriteStats {
@@ -87,6 +87,17 @@ async function shadow(ctx: ReadContext, what: Record<string, string>, real: Prom
   if (s.value !== undefined) compare(ctx, what, r.value, s.value)
 }
 
+/**
+ * Whether the legacy journal holds a row for `orderId`: a write whose copies
+ * are not all confirmed yet. The row commits with the primary write and is
+ * deleted only after every copy landed, so a write acknowledged before this
+ * read either still has its row here or is in its shard.
+ */
+async function journalOwes(ctx: ReadContext, legacy: Location, orderId: string): Promise<boolean> {
+  const [rows] = await poolFor(ctx.rt, legacy.host).query<RowDataPacket[]>(`SELECT 1 FROM ${qualified(legacy.database, JOURNAL_TABLE)} WHERE order_id = ? LIMIT 1`, [orderId])
+  return rows.length > 0
+}
+
 /** Reads one order from where the stage says (see DualWriteStore.get). */
 export async function getOrder(ctx: ReadContext, orderId: string): Promise<OrderRow | undefined> {
   const { config } = ctx.rt
@@ -106,10 +117,13 @@ export async function getOrder(ctx: ReadContext, orderId: string): Promise<Order
   const u = await userShardOf(ctx, orderId)
   if (!u) return full ? undefined : readAt(ctx, legacy, orderId)
   if (u.userId !== undefined && !readsFromShards(ctx.state, u.userId)) return readAt(ctx, legacy, orderId)
-  const row = await readAt(ctx, u.location, orderId)
-  // While legacy is still the write primary, a row not yet in its shard (a copy that timed out and
-  // waits in the journal) is read from legacy: a miss in a secondary is never a 404.
-  if (!row && stagePolicy(ctx.state).writePrimary === 'legacy') return readAt(ctx, legacy, orderId)
+  const legacyPrimary = stagePolicy(ctx.state).writePrimary === 'legacy'
+  const [row, owed] = await Promise.all([readAt(ctx, u.location, orderId), legacyPrimary ? journalOwes(ctx, legacy, orderId) : false])
+  // While legacy is still the write primary, an order whose copies the journal still owes (a copy
+  // that timed out, or one not yet confirmed) is read from legacy: its shard row may be missing
+  // (never a 404) or one version behind (never a stale version, which would fail the caller's
+  // next conditional write with a VERSION_CONFLICT it did not cause).
+  if (owed || (!row && legacyPrimary)) return readAt(ctx, legacy, orderId)
   if (full || route.kind === 'legacy') return row
   // A new id names its shard but not its user: the ramp is by user, so check the row's user.
   if (row && readsFromShards(ctx.state, String(row[ctx.shape.userColumn]))) return row

@@ -24,6 +24,10 @@ export interface MariadbInstance {
   kill(): Promise<void>
   /** SIGTERM and wait: a clean shutdown. */
   stop(): Promise<void>
+  /** SIGSTOP: the host hangs, connections stay open, nothing answers. */
+  pause(): void
+  /** SIGCONT after `pause()`. */
+  resume(): void
   /** Stops the server and removes its data directory. Idempotent. */
   destroy(): Promise<void>
 }
@@ -116,6 +120,12 @@ export async function startMariadbInstance(opts: { port?: number; bufferPoolMb?:
       if (!child) return
       child.kill('SIGTERM')
       await exited
+    },
+    pause() {
+      child?.kill('SIGSTOP')
+    },
+    resume() {
+      child?.kill('SIGCONT')
     },
     async destroy() {
       await inst.kill()
