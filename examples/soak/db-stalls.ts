@@ -13,8 +13,8 @@
  * - `host-stop`: SIGSTOP the extra shard host (a real mariadbd) for 3 s, then
  *   SIGCONT: connections stay open and nothing answers.
  */
-import mysql from 'mysql2/promise'
-import type { RawConfig } from '../../src/index.js'
+import type { Pool, PoolConnection } from 'mysql2/promise'
+import { DIMENSIONS, type Runtime } from '../../src/index.js'
 import type { MariadbInstance } from '../../test/support/mariadb-instance.js'
 
 export const DB_STALL_KINDS = ['locking-read', 'mdl-stall', 'host-stop'] as const
@@ -22,7 +22,7 @@ export type DbStallKind = (typeof DB_STALL_KINDS)[number]
 
 /** One physical shard table: where it is and what it is called. */
 export interface ShardTable {
-  readonly url: string
+  readonly pool: Pool
   readonly database: string
   readonly table: string
 }
@@ -45,16 +45,14 @@ export interface StallRecord {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-/** Every physical shard table of a raw config (both dimensions). */
-export function shardTablesOf(raw: RawConfig): ShardTable[] {
-  const out: ShardTable[] = []
-  for (const dim of Object.values(raw.dimensions)) {
-    for (const p of dim.placement) {
-      const [lo, hi] = String(p.shards).split('-').map(Number) as [number, number?]
-      for (let s = lo; s <= (hi ?? lo); s++) out.push({ url: raw.hosts[p.host]!, database: p.database, table: p.table.replace('{shard}', String(s)) })
-    }
-  }
-  return out
+/** Every physical shard table of the fleet (both dimensions), with its host's pool. */
+export function shardTablesOf(rt: Runtime, hosts?: readonly string[]): ShardTable[] {
+  return DIMENSIONS.flatMap((dim) => rt.config.dimensions[dim].shards.filter((p) => !hosts || hosts.includes(p.host)).map((p) => ({ pool: rt.host(p.host), database: p.database, table: p.table })))
+}
+
+/** A connection of its own (not one a copy could be waiting for): the stall must not starve the pool it stalls. */
+async function ownConnection(t: ShardTable): Promise<PoolConnection> {
+  return t.pool.getConnection()
 }
 
 const pick = <T>(xs: readonly T[], random: () => number): T => xs[Math.floor(random() * xs.length)]!
@@ -65,7 +63,7 @@ async function lockingRead(t: StallTarget): Promise<StallRecord> {
   const at = new Date().toISOString()
   const table = pick(t.tables, t.random)
   const ms = 3_000 + Math.floor(t.random() * 2_000)
-  const c = await mysql.createConnection({ uri: table.url })
+  const c = await ownConnection(table)
   try {
     await c.query('START TRANSACTION')
     const [rows] = await c.query(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${qid(table)} FOR UPDATE) AS locked`)
@@ -73,7 +71,7 @@ async function lockingRead(t: StallTarget): Promise<StallRecord> {
     await c.query('ROLLBACK')
     return { kind: 'locking-read', at, survived: true, detail: `held FOR UPDATE on ${qid(table)} (${(rows as { n: number }[])[0]?.n} rows) for ${ms} ms` }
   } finally {
-    await c.end().catch(() => undefined)
+    c.release()
   }
 }
 
@@ -82,8 +80,8 @@ async function mdlStall(t: StallTarget): Promise<StallRecord> {
   const at = new Date().toISOString()
   const table = pick(t.tables, t.random)
   const ms = 3_000 + Math.floor(t.random() * 2_000)
-  const holder = await mysql.createConnection({ uri: table.url })
-  const alterer = await mysql.createConnection({ uri: table.url })
+  const holder = await ownConnection(table)
+  const alterer = await ownConnection(table)
   try {
     await holder.query('START TRANSACTION')
     await holder.query(`SELECT COUNT(*) FROM ${qid(table)}`)
@@ -96,8 +94,9 @@ async function mdlStall(t: StallTarget): Promise<StallRecord> {
     await alter
     return { kind: 'mdl-stall', at, survived: true, detail: `ALTER TABLE ${qid(table)} FORCE queued behind an open transaction for ${ms} ms, then ran in ${Date.now() - started} ms` }
   } finally {
-    await holder.end().catch(() => undefined)
-    await alterer.end().catch(() => undefined)
+    holder.release()
+    await alterer.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => undefined)
+    alterer.release()
   }
 }
 
