@@ -9,7 +9,7 @@
  * publish and mark under traffic and a standby taking over. Never fakes a
  * step: a step that cannot run fails the rehearsal and says why.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { moveStage, openRuntime, provision, silentLogger, type MoveResult, type Runtime } from '../../src/index.js'
@@ -133,6 +133,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
     step(`verify (${label})`, async () => {
       const r = await shardctl(configPath, ['verify'])
       const clean = r.code === 0
+      if (!clean) keepStderr(dir, `verify-${label}`, r.stderr)
       verifies.push({ at: label, clean, exitCode: r.code, summary: r.json ?? r.stdout.trim().slice(0, 500) })
       const s = r.json as { differences?: number; rowsCompared?: number; sample?: { pair: string; kind: string; key: string }[]; journaled?: number } | undefined
       // On a difference, name the rows (pair, kind, key) so a failed run can be read without rerunning it.
@@ -211,6 +212,7 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
     await step('backfill', async () => {
       const r = await shardctl(configPath, ['backfill'], { progress: o.progress ?? false })
       const s = r.json as { rowsCopied?: number; dimensions?: Record<string, { rowsCopied?: number }> } | undefined
+      if (r.code !== 0) keepStderr(dir, 'backfill', r.stderr)
       return { value: r, ok: r.code === 0, detail: r.code === 0 ? `done${s ? `: ${JSON.stringify(s).slice(0, 200)}` : ''}` : `exit ${r.code}: ${lastLine(r.stderr) || r.stdout.trim().slice(0, 300)}` }
     })
     await step('kill -9 the relay between publish and mark', async () => {
@@ -257,7 +259,9 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
       // as the runbook says, before the last verify.
       await step('dualwrite drain (traffic stopped)', async () => {
         const r = await shardctl(configPath, ['dualwrite', 'drain'])
-        return { value: r.code, ok: r.code === 0, detail: r.code === 0 ? lastLine(r.stdout) || 'journal empty' : `exit ${r.code}: ${lastLine(r.stderr)}` }
+        if (r.code !== 0) keepStderr(dir, 'drain', r.stderr)
+        const summary = r.json && typeof r.json === 'object' ? JSON.stringify(r.json).slice(0, 200) : lastLine(r.stdout)
+        return { value: r.code, ok: r.code === 0, detail: r.code === 0 ? summary || 'journal empty' : `exit ${r.code}: ${lastLine(r.stderr)}` }
       })
       await verify('final, traffic stopped')
     } catch (err) {
@@ -307,7 +311,9 @@ export async function runRehearsal(o: RehearsalOptions): Promise<RehearsalReport
   if (!o.keep) {
     try {
       removed = await removeFleet(o.mysqlUrl, o.redisUrl, prefix)
-      rmSync(dir, { recursive: true, force: true })
+      // A failed run keeps its logs (services, relays, failed children's stderr) to be read.
+      if (problems.length === 0) rmSync(dir, { recursive: true, force: true })
+      else problems.push(`logs kept in ${dir}`)
     } catch (err) {
       problems.push(`cleanup failed: ${(err as Error).message}; drop databases ${prefix}* by hand`)
     }
@@ -349,8 +355,28 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
+/**
+ * The line of a child's stderr that says why it failed: the last line, or,
+ * when Node crashed (its footer `Node.js v20...` is the last line), the first
+ * line that names an error, so the report does not read "Node.js v20.20.2".
+ */
 function lastLine(text: string): string {
-  return text.trim().split('\n').filter(Boolean).at(-1)?.slice(0, 300) ?? ''
+  const lines = text.trim().split('\n').filter(Boolean)
+  const last = lines.at(-1) ?? ''
+  if (/^Node\.js v\d/.test(last)) {
+    const named = lines.find((l) => /\b[A-Z]\w*Error\b|\bcode: '/.test(l))
+    if (named) return `crashed: ${named.trim().slice(0, 280)}`
+  }
+  return last.slice(0, 300)
+}
+
+/** Keeps a failed child's whole stderr beside the run's other logs (the dir is kept when the run fails). */
+function keepStderr(dir: string, name: string, text: string): void {
+  try {
+    writeFileSync(join(dir, `${name.replace(/[^\w.-]+/g, '_')}.stderr`), text, { mode: 0o600 })
+  } catch {
+    // The report still carries the line that matters.
+  }
 }
 
 function readIds(path: string): string[] {

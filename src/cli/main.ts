@@ -9,6 +9,7 @@ import { redactText } from '../redact.js'
 import { buildProgram } from './program.js'
 import { processIO, type CliIO } from './io.js'
 import { installFaultHooks } from './fault-hooks.js'
+import { describeDriverError } from '../runtime/mysql-errors.js'
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   const program = buildProgram(io)
@@ -24,7 +25,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       return 2
     }
     const debug = argv.includes('--debug')
-    const msg = err instanceof ShardkitError ? `shardctl: ${err.message}` : `shardctl: unexpected error: ${(err as Error)?.message ?? String(err)}`
+    const driver = err instanceof ShardkitError ? undefined : describeDriverError(err)
+    const msg = err instanceof ShardkitError ? `shardctl: ${err.message}` : driver ? `shardctl: ${driver.message}` : `shardctl: unexpected error: ${(err as Error)?.message ?? String(err)}`
     io.stderr.write(redactText(msg) + '\n')
     if (debug && err instanceof Error && err.stack) io.stderr.write(redactText(err.stack) + '\n')
     return exitCodeFor(err)
