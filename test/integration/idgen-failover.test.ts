@@ -197,6 +197,45 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
     }
   })
 
+  it('Redis alone lost its data while A runs: A recreates the record at its next renewal; the next holder finds it and does not wait', async () => {
+    const db = await freshDb()
+    const { a } = await prepare(db, W)
+    await redis.del(...(await redis.keys(`${keyPrefix}${db}:*`)))
+    await a.renew()
+    const ceiling = a.status().reservedUntilMs
+    expect(Number(await redis.hget(`${keyPrefix}${db}:idgen:w:${W}`, 'hw'))).toBe(ceiling)
+    const last = a.status().highWaterMs
+    await a.close()
+    const b = await openIdGenerator({ store: storeFor(poolB, db), worker: W, leaseTtlMs: TTL, owner: 'B' })
+    try {
+      expect(b.status().holdMs).toBe(0)
+      expect(decodeId(b.nextId(1)).timestampMs).toBeGreaterThan(last)
+    } finally {
+      await b.close()
+    }
+  })
+
+  it('Redis unreachable at a renewal: the renewal fails, the reservation is not raised, and the generator stays within what both stores recorded', async () => {
+    const db = await freshDb()
+    const p = await openIdGenerator({ store: storeFor(poolA, db), worker: W, leaseTtlMs: TTL, owner: 'P' })
+    await p.close()
+    const down = new Redis(testRedisUrl(), { maxRetriesPerRequest: 0, retryStrategy: () => null })
+    const store = new MirroredLeaseStore(new MysqlLeaseStore(poolA, db), new RedisLeaseMirror({ redis: down, keyPrefix: `${keyPrefix}${db}:` }))
+    const a = await openIdGenerator({ store, worker: W, leaseTtlMs: TTL, owner: 'A', autoRenew: false })
+    try {
+      const before = a.status().reservedUntilMs
+      down.disconnect()
+      const err = await a.renew().then(() => undefined, (e: unknown) => e)
+      expect(isShardkitError(err, 'REDIS_ERROR') && err.retryable, String(err)).toBe(true)
+      expect(a.status().reservedUntilMs).toBe(before)
+      expect(a.status().state).toBe('active')
+      expect(Number(await redis.hget(`${keyPrefix}${db}:idgen:w:${W}`, 'hw'))).toBe(before)
+    } finally {
+      await a.close()
+      down.disconnect()
+    }
+  })
+
   it('an unpinned new holder does not take the rolled-back worker: the mirror shows its reservation', async () => {
     const db = await freshDb()
     const { a, old } = await prepare(db, undefined)
