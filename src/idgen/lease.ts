@@ -8,6 +8,12 @@
  * `reserved_until_ms`, the high-water of the id times its holders may have
  * issued: a holder never issues above its recorded reservation, and a new
  * holder starts strictly after it, whatever the clocks did in between.
+ *
+ * That holds only while the control database keeps every committed write:
+ * lossless (semi-sync AFTER_SYNC) replication, or Galera/group replication.
+ * An asynchronous failover can roll a row back under a live holder; against
+ * that, wrap this store in `MirroredLeaseStore` (mirror.ts), which keeps the
+ * high-water in Redis too.
  */
 import { randomBytes } from 'node:crypto'
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
