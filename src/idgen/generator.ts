@@ -388,6 +388,17 @@ export class IdGenerator {
   }
 
   /**
+   * The high-water to record on release. Normally the last id time issued.
+   * While an uncertain start is still being waited out, the previous holder
+   * may still issue up to where the wait ends (by this machine's clock): the
+   * next holder must start after that, not after the row's untrusted value.
+   */
+  private releaseHighWater(): number {
+    const held = this.holdUntilMono - this.clock.monoMs()
+    return held > 0 ? Math.max(this.tl.lastMs, this.clock.wallMs() + Math.ceil(held)) : this.tl.lastMs
+  }
+
+  /**
    * Stops issuing and gives the lease back, recording the last id time issued
    * as the high-water the next holder starts after. Idempotent; never throws
    * (if the store does not answer, the lease simply expires).
@@ -400,7 +411,7 @@ export class IdGenerator {
       await this.renewing?.catch(() => undefined)
       if (!wasActive) return
       try {
-        await this.store.release(this.worker, this.token, this.tl.lastMs)
+        await this.store.release(this.worker, this.token, this.releaseHighWater())
       } catch (err) {
         this.logger.warn({ worker: this.worker, code: (err as { code?: string }).code }, 'id generator could not release its lease; it will expire')
       }

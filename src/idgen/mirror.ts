@@ -19,7 +19,8 @@
  *   the caller's; a holder uses a new reservation only after both the row and
  *   the mirror accepted it. So every reservation an old holder may use was in
  *   the mirror before a new holder's claim read it, or was refused after it;
- * - `release` lowers the high-water to the last id time issued (as the row).
+ * - `release` sets the high-water to what the holder says the next one must
+ *   start after: its last id time, or the end of its wait-out (below).
  *
  * When the claim finds no record (Redis lost its data, or first use), the
  * grant says `highWaterUncertain` and the generator waits out any previous
@@ -60,11 +61,12 @@ if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], 'hw') or '0') then r
 return 'ok'
 `
 
-// KEYS[1]; ARGV[1] token, ARGV[2] last id time issued.
+// KEYS[1]; ARGV[1] token, ARGV[2] the high-water the next holder starts after.
+// Set, not lowered only: the holder knows best (its last id, or where its
+// wait-out ends when it closed during one, which may be above its reservation).
 const RELEASE = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[1], 'hw') or '0') then redis.call('HSET', KEYS[1], 'hw', ARGV[2]) end
-redis.call('HSET', KEYS[1], 'token', '', 'owner', '')
+redis.call('HSET', KEYS[1], 'hw', ARGV[2], 'token', '', 'owner', '')
 return 1
 `
 
@@ -128,7 +130,7 @@ export class RedisLeaseMirror {
     return out as 'ok' | 'recreated'
   }
 
-  /** Lowers the high-water to `highWaterMs` and clears the holder, if `token` still holds it. @throws ShardkitError `REDIS_ERROR` */
+  /** Sets the high-water to `highWaterMs` and clears the holder, if `token` still holds it. @throws ShardkitError `REDIS_ERROR` */
   async release(worker: number, token: string, highWaterMs: number): Promise<void> {
     try {
       await this.redis.eval(RELEASE, 1, this.key(worker), token, String(highWaterMs))

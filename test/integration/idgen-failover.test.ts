@@ -16,7 +16,7 @@ import type { Pool, RowDataPacket } from 'mysql2/promise'
 import { isShardkitError } from '../../src/errors.js'
 import { openIdGenerator, type IdGenerator } from '../../src/idgen/generator.js'
 import { decodeId } from '../../src/idgen/layout.js'
-import { LEASE_TABLE, MysqlLeaseStore, ensureLeaseSchema, type LeaseStore } from '../../src/idgen/lease.js'
+import { LEASE_TABLE, MysqlLeaseStore, WORKER_COUNT, ensureLeaseSchema, type LeaseStore } from '../../src/idgen/lease.js'
 import { MirroredLeaseStore, RedisLeaseMirror } from '../../src/idgen/mirror.js'
 import { createMysqlPool, qualified } from '../../src/runtime/mysql.js'
 import { adminPool, dropPrefixedDatabases, testMysqlUrl, testPrefix, testRedisUrl } from '../support/db.js'
@@ -92,14 +92,22 @@ afterAll(async () => {
   await dropPrefixedDatabases(prefix)
 })
 
+/** A mirror in use: every worker has a record (on first use a generator would wait out its TTL; tested below). */
+async function seedMirror(db: string): Promise<void> {
+  const seed = redis.pipeline()
+  for (let w = 0; w < WORKER_COUNT; w++) seed.hset(`${keyPrefix}${db}:idgen:w:${w}`, { hw: '0', token: '', owner: '' })
+  await seed.exec()
+}
+
 /**
- * A first holder P opens and closes W (so the mirror has a record), the row as
+ * A first holder P opens and closes W on a mirror in use, the row as
  * P left it is kept as the "old copy", then A takes W and renews once: A's
  * acquisition and renewal are the writes the failover will lose. A renews
  * only when the test says (autoRenew false), so who knows what and when is
  * the test's choice, not a timer's.
  */
 async function prepare(db: string, worker: number | undefined): Promise<{ a: IdGenerator; old: RowDataPacket; idsA: string[] }> {
+  await seedMirror(db)
   const p = await openIdGenerator({ store: storeFor(poolA, db), worker, leaseTtlMs: TTL, owner: 'P' })
   const w = p.worker
   await p.close()
@@ -197,6 +205,36 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
     }
   })
 
+  it('row rolled back AND Redis lost, and the new holder closes during its wait-out: the next holder still starts above the old one', async () => {
+    const db = await freshDb()
+    const { a, old, idsA } = await prepare(db, W)
+    try {
+      await restore(db, W, old)
+      await redis.del(...(await redis.keys(`${keyPrefix}${db}:*`)))
+      const b = await openIdGenerator({ store: storeFor(poolB, db), worker: W, leaseTtlMs: TTL, owner: 'B' })
+      expect(b.status().holdMs).toBeGreaterThan(0)
+      await b.close()
+      // C finds B's record and trusts it: it must carry the end of B's wait-out, not the rolled-back row's value.
+      const c = await openIdGenerator({ store: storeFor(poolB, db), worker: W, leaseTtlMs: TTL, maxLeadMs: 60_000, owner: 'C' })
+      const idsC: string[] = []
+      try {
+        expect(c.status().holdMs).toBe(0)
+        let aAfterC = 0
+        while (idsC.length < 3_200 || aAfterC < 320) {
+          aAfterC += ask(a, 32, idsA)
+          ask(c, 32, idsC)
+          await turn()
+        }
+      } finally {
+        await c.close()
+      }
+      const all = [...idsA, ...idsC]
+      expect(duplicates(all), `${duplicates(all)} of ${all.length} ids were the same`).toBe(0)
+    } finally {
+      await a.close()
+    }
+  })
+
   it('Redis alone lost its data while A runs: A recreates the record at its next renewal; the next holder finds it and does not wait', async () => {
     const db = await freshDb()
     const { a } = await prepare(db, W)
@@ -217,6 +255,7 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
 
   it('Redis unreachable at a renewal: the renewal fails, the reservation is not raised, and the generator stays within what both stores recorded', async () => {
     const db = await freshDb()
+    await seedMirror(db)
     const p = await openIdGenerator({ store: storeFor(poolA, db), worker: W, leaseTtlMs: TTL, owner: 'P' })
     await p.close()
     const down = new Redis(testRedisUrl(), { maxRetriesPerRequest: 0, retryStrategy: () => null })
