@@ -283,6 +283,8 @@ const LEASE_COLS = ['owner', 'owner_token', 'version', 'lease_expires_at', 'rese
  * generate 6 400 ids (A until its next renewal says lost).
  */
 async function failoverOurs(leases: LeaseStore, worker: number): Promise<Probe> {
+  // A mirror in use: the worker has a record (on first use a generator waits out one TTL before issuing).
+  await redis.hset(`${keyPrefix}idgen:w:${worker}`, { hw: '0', token: '', owner: '' })
   const p = await openIdGenerator({ store: leases, worker, owner: 'bench-failover-p' })
   await p.close()
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${LEASE_COLS.join(', ')} FROM ${qualified(database, LEASE_TABLE)} WHERE worker_id = ?`, [worker])
