@@ -270,6 +270,22 @@ export class IdGenerator {
     return out
   }
 
+  /**
+   * Resolves once the generator may issue: at once, or when the wait-out of
+   * an uncertain high-water (see `status().holdMs`) is over. Waits on timers;
+   * renewals go on meanwhile (with `autoRenew`).
+   * @throws ShardkitError `ABORTED` on the signal; `CLOSED` / `ID_LEASE_LOST` when the generator stopped meanwhile
+   */
+  async ready(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    for (;;) {
+      if (opts.signal?.aborted) throw new ShardkitError('ABORTED', 'waiting for the id generator was aborted', {}, { cause: opts.signal.reason })
+      if (this.state !== 'active') throw this.inactive()
+      const ms = this.holdUntilMono - this.clock.monoMs()
+      if (ms <= 0) return
+      await sleep(Math.min(Math.ceil(ms), 250), undefined, { signal: opts.signal }).catch(() => undefined)
+    }
+  }
+
   /** The lease's current state and the timeline's position. */
   status(): IdGeneratorStatus {
     return {

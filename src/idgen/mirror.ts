@@ -191,8 +191,14 @@ export class MirroredLeaseStore implements LeaseStore {
   }
 
   async renew(worker: number, token: string, ttlMs: number, reserveUntilMs: number): Promise<void> {
-    await this.inner.renew(worker, token, ttlMs, reserveUntilMs)
-    await this.mirror.raise(worker, token, reserveUntilMs, this.owners.get(token) ?? '')
+    try {
+      await this.inner.renew(worker, token, ttlMs, reserveUntilMs)
+      await this.mirror.raise(worker, token, reserveUntilMs, this.owners.get(token) ?? '')
+    } catch (err) {
+      // A lost generator never releases: forget its owner name here.
+      if (isShardkitError(err, 'ID_LEASE_LOST')) this.owners.delete(token)
+      throw err
+    }
   }
 
   async release(worker: number, token: string, highWaterMs: number): Promise<void> {

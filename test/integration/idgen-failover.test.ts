@@ -184,6 +184,7 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
         })()
         expect(isShardkitError(refusal, 'ID_CLOCK_BEHIND') && refusal.retryable, String(refusal)).toBe(true)
         expect((refusal as Error).message).toMatch(/no record in the Redis mirror/)
+        const ready = b.ready()
         // A never learns (no renewal): the worst case. It keeps issuing until its own fence.
         let aAfterB = 0
         while (idsB.length < 3_000) {
@@ -192,6 +193,8 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
           await turn()
         }
         expect(aAfterB, 'A issued no id after B took the worker; the test would prove nothing').toBeGreaterThan(0)
+        await ready
+        expect(b.status().holdMs).toBe(0)
         const aLast = idsA.reduce((m, id) => Math.max(m, decodeId(id).timestampMs), 0)
         // B's first id comes after every id A issued: B started at its own clock once A had fenced itself.
         expect(decodeId(idsB[0]!).timestampMs).toBeGreaterThan(aLast)
