@@ -28,7 +28,12 @@ let poolA: Pool
 let poolB: Pool
 let redis: Redis
 let n = 0
-const TTL = 1_500
+/** Long enough that A cannot fence itself while the test runs on a loaded machine. */
+const TTL = 10_000
+/** The wait-out test waits one TTL: short there. */
+const SHORT_TTL = 1_500
+/** A bound on the both-generating loops, so a stalled generator fails an assertion instead of hanging the file. */
+const LOOP_BOUND_MS = 8_000
 const W = 7
 
 async function freshDb(): Promise<string> {
@@ -106,13 +111,13 @@ async function seedMirror(db: string): Promise<void> {
  * only when the test says (autoRenew false), so who knows what and when is
  * the test's choice, not a timer's.
  */
-async function prepare(db: string, worker: number | undefined): Promise<{ a: IdGenerator; old: RowDataPacket; idsA: string[] }> {
+async function prepare(db: string, worker: number | undefined, ttl = TTL): Promise<{ a: IdGenerator; old: RowDataPacket; idsA: string[] }> {
   await seedMirror(db)
-  const p = await openIdGenerator({ store: storeFor(poolA, db), worker, leaseTtlMs: TTL, owner: 'P' })
+  const p = await openIdGenerator({ store: storeFor(poolA, db), worker, leaseTtlMs: ttl, owner: 'P' })
   const w = p.worker
   await p.close()
   const old = await snapshot(db, w)
-  const a = await openIdGenerator({ store: storeFor(poolA, db), worker: w, leaseTtlMs: TTL, owner: 'A', autoRenew: false })
+  const a = await openIdGenerator({ store: storeFor(poolA, db), worker: w, leaseTtlMs: ttl, owner: 'A', autoRenew: false })
   expect(a.status().holdMs).toBe(0)
   const idsA: string[] = []
   for (let i = 0; i < 20; i++) {
@@ -137,11 +142,13 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
       let aAfterB = 0
       try {
         expect(b.worker).toBe(a.worker)
-        while (idsB.length < 3_200 || aAfterB < 320) {
+        const bound = performance.now() + LOOP_BOUND_MS
+        while ((idsB.length < 3_200 || aAfterB < 320) && performance.now() < bound) {
           aAfterB += ask(a, 32, idsA)
           ask(b, 32, idsB)
           await turn()
         }
+        expect(aAfterB, 'A stopped issuing once B took the worker; the test would prove nothing').toBeGreaterThanOrEqual(320)
         // A finds out at its next renewal, and stops.
         const lost = await a.renew().then(() => undefined, (e: unknown) => e)
         expect(isShardkitError(lost, 'ID_LEASE_LOST'), String(lost)).toBe(true)
@@ -163,7 +170,7 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
 
   it('the remaining condition, row rolled back AND Redis lost the mirror: the new holder detects it and waits out the old one; zero duplicates', async () => {
     const db = await freshDb()
-    const { a, old, idsA } = await prepare(db, W)
+    const { a, old, idsA } = await prepare(db, W, SHORT_TTL)
     const idsB: string[] = []
     try {
       await restore(db, W, old)
@@ -172,9 +179,9 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
       expect(keys.length).toBeGreaterThan(0)
       await redis.del(...keys)
       // Same TTL and maxLeadMs as A: the wait-out is sized by them.
-      const b = await openIdGenerator({ store: storeFor(poolB, db), worker: W, leaseTtlMs: TTL, owner: 'B' })
+      const b = await openIdGenerator({ store: storeFor(poolB, db), worker: W, leaseTtlMs: SHORT_TTL, owner: 'B' })
       try {
-        expect(b.status().holdMs, 'B did not notice that the mirror had lost the high-water').toBeGreaterThan(TTL)
+        expect(b.status().holdMs, 'B did not notice that the mirror had lost the high-water').toBeGreaterThan(SHORT_TTL)
         const refusal = (() => {
           try {
             b.nextId(1)
@@ -187,11 +194,13 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
         const ready = b.ready()
         // A never learns (no renewal): the worst case. It keeps issuing until its own fence.
         let aAfterB = 0
-        while (idsB.length < 3_000) {
+        const bound = performance.now() + b.status().holdMs + LOOP_BOUND_MS
+        while (idsB.length < 3_000 && performance.now() < bound) {
           aAfterB += ask(a, 32, idsA)
           ask(b, 32, idsB)
           await turn()
         }
+        expect(idsB.length, 'B never started issuing after its wait-out').toBeGreaterThanOrEqual(3_000)
         expect(aAfterB, 'A issued no id after B took the worker; the test would prove nothing').toBeGreaterThan(0)
         await ready
         expect(b.status().holdMs).toBe(0)
@@ -223,11 +232,14 @@ describe('id generator under a lost lease write (issue 17 point 3)', () => {
       try {
         expect(c.status().holdMs).toBe(0)
         let aAfterC = 0
-        while (idsC.length < 3_200 || aAfterC < 320) {
+        const bound = performance.now() + LOOP_BOUND_MS
+        while ((idsC.length < 3_200 || aAfterC < 320) && performance.now() < bound) {
           aAfterC += ask(a, 32, idsA)
           ask(c, 32, idsC)
           await turn()
         }
+        expect(aAfterC, 'A stopped issuing once C took the worker; the test would prove nothing').toBeGreaterThanOrEqual(320)
+        expect(idsC.length).toBeGreaterThanOrEqual(3_200)
       } finally {
         await c.close()
       }
