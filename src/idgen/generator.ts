@@ -7,7 +7,16 @@
  * - it starts strictly after the previous holder's high-water;
  * - it stops issuing (`ID_LEASE_LOST`) once its last successful renewal is
  *   older than the TTL minus a margin, measured on the monotonic clock, so it
- *   is silent before the database can hand its worker to anyone else.
+ *   is silent before the database can hand its worker to anyone else;
+ * - when the store cannot vouch for the high-water (`highWaterUncertain`: the
+ *   Redis mirror of mirror.ts had no record, so a failover that rolled the
+ *   lease row back would go unseen), it issues nothing for one lease TTL plus
+ *   `maxLeadMs` of monotonic time after taking the lease. Any previous holder
+ *   whose lease write was lost has fenced itself by then (its renewals fail
+ *   against the new token), and its last ids were at most `maxLeadMs` ahead of
+ *   its clock; so this holder, starting at its own clock, is above them as
+ *   long as its clock is not behind the old holder's by more than the fence
+ *   margin, and every generator uses the same TTL.
  */
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -54,11 +63,14 @@ export interface IdGeneratorStatus {
   readonly reservedUntilMs: number
   /** How far the time field is ahead of the wall clock now (0 when it is not). */
   readonly leadMs: number
+  /** How long it still waits out a previous holder before its first id (0 when it does not); see `highWaterUncertain`. */
+  readonly holdMs: number
 }
 
 /** Refusals of the generator itself, beside the timeline's {@link Step} codes. */
 const INACTIVE = 10
 const FENCED = 11
+const HELD = 12
 
 const DEFAULT_TTL_MS = 30_000
 const DEFAULT_MAX_LEAD_MS = 1_000
@@ -91,14 +103,14 @@ export async function openIdGenerator(opts: IdGeneratorOptions): Promise<IdGener
   const monoBefore = clock.monoMs()
   const wall = clock.wallMs()
   const grant = await opts.store.acquire({ owner, ttlMs, reserveUntilMs: wall + ttlMs, worker: opts.worker })
-  const gen = new IdGenerator(grant, { ...opts, clock, ttlMs, maxLeadMs, fenceMarginMs, monoBefore })
+  const gen = new IdGenerator(grant, { ...opts, clock, ttlMs, maxLeadMs, fenceMarginMs, monoBefore, monoAfter: clock.monoMs() })
   const now = clock.wallMs()
   const lead = grant.highWaterMs + 1 - now
   if (lead > maxLeadMs) {
     await gen.close()
     throw new ShardkitError(
       'ID_CLOCK_BEHIND',
-      `worker ${grant.worker}'s previous holder issued ids up to ${iso(grant.highWaterMs)}, ${lead} ms ahead of this machine's clock (${iso(now)}) and beyond maxLeadMs ${maxLeadMs}: check this machine's clock (NTP), or retry once it has caught up`,
+      `worker ${grant.worker}'s previous holder reserved ids up to ${iso(grant.highWaterMs)}, ${lead} ms ahead of this machine's clock (${iso(now)}) and beyond maxLeadMs ${maxLeadMs}: check this machine's clock (NTP); or, if the control database failed over, that holder may still be running on a lease write the failover lost. Retry after ${iso(grant.highWaterMs - maxLeadMs)}, or open without \`worker\` to take another`,
       { worker: grant.worker, leadMs: lead, maxLeadMs },
       { retryable: true },
     )
@@ -134,6 +146,7 @@ interface Resolved extends IdGeneratorOptions {
   readonly maxLeadMs: number
   readonly fenceMarginMs: number
   readonly monoBefore: number
+  readonly monoAfter: number
 }
 
 /**
@@ -151,6 +164,8 @@ export class IdGenerator {
   private readonly logger: Logger
   private readonly tl: IdTimeline
   private fenceAtMono: number
+  private readonly holdUntilMono: number
+  private readonly maxLeadMs: number
   private state: 'active' | 'lost' | 'closed' = 'active'
   private renewing: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
@@ -170,6 +185,8 @@ export class IdGenerator {
     // The first id lands strictly after the previous holders' high-water.
     this.tl = new IdTimeline(grant.highWaterMs, grant.reservedUntilMs, o.maxLeadMs)
     this.fenceAtMono = o.monoBefore + this.ttlMs - this.fenceMarginMs
+    this.maxLeadMs = o.maxLeadMs
+    this.holdUntilMono = grant.highWaterUncertain ? o.monoAfter + o.ttlMs + o.maxLeadMs : -Infinity
   }
 
   /**
@@ -253,6 +270,22 @@ export class IdGenerator {
     return out
   }
 
+  /**
+   * Resolves once the generator may issue: at once, or when the wait-out of
+   * an uncertain high-water (see `status().holdMs`) is over. Waits on timers;
+   * renewals go on meanwhile (with `autoRenew`).
+   * @throws ShardkitError `ABORTED` on the signal; `CLOSED` / `ID_LEASE_LOST` when the generator stopped meanwhile
+   */
+  async ready(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    for (;;) {
+      if (opts.signal?.aborted) throw new ShardkitError('ABORTED', 'waiting for the id generator was aborted', {}, { cause: opts.signal.reason })
+      if (this.state !== 'active') throw this.inactive()
+      const ms = this.holdUntilMono - this.clock.monoMs()
+      if (ms <= 0) return
+      await sleep(Math.min(Math.ceil(ms), 250), undefined, { signal: opts.signal }).catch(() => undefined)
+    }
+  }
+
   /** The lease's current state and the timeline's position. */
   status(): IdGeneratorStatus {
     return {
@@ -262,13 +295,16 @@ export class IdGenerator {
       highWaterMs: this.tl.lastMs,
       reservedUntilMs: this.tl.ceilingMs,
       leadMs: Math.max(0, this.tl.lastMs - this.clock.wallMs()),
+      holdMs: Math.max(0, Math.ceil(this.holdUntilMono - this.clock.monoMs())),
     }
   }
 
   /** Moves the timeline one id forward and returns `Step.OK`, or returns why it cannot (nothing moves). */
   private tryStep(): number {
     if (this.state !== 'active') return INACTIVE
-    if (this.clock.monoMs() >= this.fenceAtMono) return FENCED
+    const mono = this.clock.monoMs()
+    if (mono >= this.fenceAtMono) return FENCED
+    if (mono < this.holdUntilMono) return HELD
     return this.tl.tryStep(this.clock.wallMs())
   }
 
@@ -280,6 +316,7 @@ export class IdGenerator {
   private refusal(why: number): ShardkitError {
     if (why === INACTIVE) return this.inactive()
     if (why === FENCED) return this.fenced()
+    if (why === HELD) return this.held()
     if (why === Step.PAST_RESERVATION) this.renewSoon()
     return this.tl.refusal(why as (typeof Step)[keyof typeof Step], this.worker)
   }
@@ -287,6 +324,16 @@ export class IdGenerator {
   private inactive(): ShardkitError {
     if (this.state === 'closed') return new ShardkitError('CLOSED', `the id generator for worker ${this.worker} was closed; open a new one with openIdGenerator()`, { worker: this.worker })
     return new ShardkitError('ID_LEASE_LOST', `worker ${this.worker}'s lease was taken by another generator after it expired (renewals failed for too long); open a new generator`, { worker: this.worker })
+  }
+
+  private held(): ShardkitError {
+    const ms = Math.max(1, Math.ceil(this.holdUntilMono - this.clock.monoMs()))
+    return new ShardkitError(
+      'ID_CLOCK_BEHIND',
+      `worker ${this.worker}'s high-water had no record in the Redis mirror when this generator took the lease (Redis lost its data, or first use), so the lease row alone cannot prove where its previous holder stopped; issuing starts in ${ms} ms, one lease TTL (${this.ttlMs} ms) plus maxLeadMs (${this.maxLeadMs} ms) after the lease was taken: retry then`,
+      { worker: this.worker, holdMs: ms },
+      { retryable: true },
+    )
   }
 
   private fenced(): ShardkitError {
@@ -357,6 +404,17 @@ export class IdGenerator {
   }
 
   /**
+   * The high-water to record on release. Normally the last id time issued.
+   * While an uncertain start is still being waited out, the previous holder
+   * may still issue up to where the wait ends (by this machine's clock): the
+   * next holder must start after that, not after the row's untrusted value.
+   */
+  private releaseHighWater(): number {
+    const held = this.holdUntilMono - this.clock.monoMs()
+    return held > 0 ? Math.max(this.tl.lastMs, this.clock.wallMs() + Math.ceil(held)) : this.tl.lastMs
+  }
+
+  /**
    * Stops issuing and gives the lease back, recording the last id time issued
    * as the high-water the next holder starts after. Idempotent; never throws
    * (if the store does not answer, the lease simply expires).
@@ -369,7 +427,7 @@ export class IdGenerator {
       await this.renewing?.catch(() => undefined)
       if (!wasActive) return
       try {
-        await this.store.release(this.worker, this.token, this.tl.lastMs)
+        await this.store.release(this.worker, this.token, this.releaseHighWater())
       } catch (err) {
         this.logger.warn({ worker: this.worker, code: (err as { code?: string }).code }, 'id generator could not release its lease; it will expire')
       }

@@ -8,6 +8,12 @@
  * `reserved_until_ms`, the high-water of the id times its holders may have
  * issued: a holder never issues above its recorded reservation, and a new
  * holder starts strictly after it, whatever the clocks did in between.
+ *
+ * That holds only while the control database keeps every committed write:
+ * lossless (semi-sync AFTER_SYNC) replication, or Galera/group replication.
+ * An asynchronous failover can roll a row back under a live holder; against
+ * that, wrap this store in `MirroredLeaseStore` (mirror.ts), which keeps the
+ * high-water in Redis too.
  */
 import { randomBytes } from 'node:crypto'
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
@@ -30,6 +36,12 @@ export interface LeaseRequest {
   readonly reserveUntilMs: number
   /** Take only this worker number (a takeover, or a test); otherwise any free one. */
   readonly worker?: number
+  /**
+   * High-waters known from outside the lease table (the Redis mirror), by
+   * worker: among free workers the one whose larger high-water is oldest is
+   * taken first, so a row a failover rolled back is not preferred.
+   */
+  readonly highWaterHints?: ReadonlyMap<number, number>
 }
 
 /** A lease the store granted. */
@@ -41,6 +53,12 @@ export interface LeaseGrant {
   readonly highWaterMs: number
   /** The reservation recorded with the grant (Unix ms): this holder issues no time above it. */
   readonly reservedUntilMs: number
+  /**
+   * True when the store cannot vouch for `highWaterMs` (the Redis mirror had
+   * no record): the generator then waits out any previous holder's possible
+   * lifetime before issuing.
+   */
+  readonly highWaterUncertain?: boolean
 }
 
 /**
@@ -120,7 +138,8 @@ export class MysqlLeaseStore implements LeaseStore {
       const free = rows.filter((r) => Number(r.free) === 1)
       if (free.length === 0) throw this.exhausted(rows, req.worker)
       // Oldest reservation first: the worker whose next holder can start soonest.
-      free.sort((a, b) => Number(a.reserved_until_ms) - Number(b.reserved_until_ms) || a.worker_id - b.worker_id)
+      const hw = (r: LeaseRow): number => Math.max(Number(r.reserved_until_ms), req.highWaterHints?.get(r.worker_id) ?? 0)
+      free.sort((a, b) => hw(a) - hw(b) || a.worker_id - b.worker_id)
       for (const r of free) {
         const [res] = await this.pool.query<ResultSetHeader>(
           `UPDATE ${this.table} SET owner = ?, owner_token = ?, version = version + 1,
