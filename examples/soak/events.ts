@@ -87,7 +87,7 @@ export async function startSoakConsumers(rt: Runtime, o: { prefix: string; state
   } finally {
     await admin.end()
   }
-  pool = createMysqlPool(rt.config.control.url, { database: o.stateDatabase, connectionLimit: 8 })
+  pool = createMysqlPool(rt.config.control.url, { database: o.stateDatabase, connectionLimit: 3 })
   const state = createMysqlConsumerState({ pool })
   await state.ensureTable()
   const conn = openEventConnection(rt.config.events.url, { name: 'shardkit-soak consumers' })
