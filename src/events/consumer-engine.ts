@@ -7,6 +7,7 @@
  * first, then Redis) before the ack. Every Redis answer carries the queue's
  * epoch marker: a new epoch means Redis lost its data (dedupe.ts).
  */
+import { setMaxListeners } from 'node:events'
 import { ConsumerStatus, type AsyncMessage, type Connection, type Consumer } from 'rabbitmq-client'
 import { ShardkitError } from '../errors.js'
 import type { Logger } from '../runtime/logger.js'
@@ -62,6 +63,8 @@ export class EventConsumer implements OrderEventConsumer {
     private readonly s: EngineSettings,
   ) {
     this.queue = s.queue
+    // Each delivery in flight (at most `prefetch`) may wait on the stop signal: not a leak.
+    setMaxListeners(s.prefetch * 2 + 10, this.stop.signal)
   }
 
   get counters(): Readonly<ConsumerCounters> {
