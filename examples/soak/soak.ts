@@ -262,7 +262,7 @@ export function formatSoak(r: SoakReport): string {
     ...(r.events
       ? r.events.services.map(
           (v) =>
-            `events ${v.service.padEnd(10)} ${v.exactlyOnceInOrder}/${v.acknowledged} orders exactly once in order; ${v.unvouchedOrders} orders (${v.unvouchedEvents} events) reported unvouched; ${v.unexplained} unexplained; ${v.counters.redisLosses} Redis losses noticed, ${v.counters.restored} orders restored from the durable store, ${v.counters.duplicates} duplicate and ${v.counters.stale} stale deliveries dropped, ${v.counters.gaps} gaps`,
+            `events ${v.service.padEnd(10)} ${v.exactlyOnceInOrder}/${v.acknowledged} orders exactly once in order; ${v.unvouchedOrders} orders (${v.unvouchedEvents} events) reported unvouched; ${v.unexplained} unexplained; ${v.counters.redisLosses} Redis losses noticed (summed over its 12 queues), ${v.counters.restored} orders restored from the durable store, ${v.counters.duplicates} duplicate and ${v.counters.stale} stale deliveries dropped, ${v.counters.gaps} gaps`,
         )
       : ['events: not checked']),
     ...(r.problems.length ? ['problems:', ...r.problems.map((p) => `  - ${p}`)] : []),
