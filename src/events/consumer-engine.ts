@@ -224,7 +224,7 @@ export class EventConsumer implements OrderEventConsumer {
       eventId: event.eventId,
       queue: this.queue,
       reason: 'redis-data-lost',
-      detail: `Redis lost this queue's memory (noticed ${lostAt}); the order has no memory since, and the event occurred ${event.occurredAt}, before the loss, so it may have been handled already`,
+      detail: `Redis lost this queue's memory (noticed ${lostAt}); the order has no memory since, and the event occurred ${event.occurredAt}, before the loss or within clockSkewMs (${this.s.clockSkewMs} ms) of it, so it may have been handled already`,
       lostAt,
       action: this.s.unvouchedPolicy,
     }
