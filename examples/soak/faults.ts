@@ -1,18 +1,24 @@
 /**
- * The faults the soak injects, one function per kind. Each injects its fault
- * into the running rehearsal and then performs the documented recovery
- * (restart, resume, drain), resolving with whether the system came back:
+ * The faults the soak injects: one entry per fault in `FAULTS` (name, what it
+ * does, `run`, which injects the fault into the running rehearsal and then
+ * performs the documented recovery: restart, resume, drain, heal), resolving
+ * with whether the system came back. Adding a fault is one function and one
+ * entry in the table.
  * - `service-kill`: SIGKILL an order-service instance between a primary commit and its copies, start a new one on the same port;
  * - `legacy-fault`: the TCP proxy in front of legacy delays (500 ms) or cuts it for a few seconds;
  * - `backfill-kill`: SIGKILL `shardctl backfill --restart` at a random phase hook, then resume it to the end;
- * - `drain`: SIGKILL `shardctl dualwrite drain` at a random replayed entry while traffic flows, then rerun it.
+ * - `drain`: SIGKILL `shardctl dualwrite drain` at a random replayed entry while traffic flows, then rerun it;
+ * - `redis-flush`: the consumers' Redis loses every key (FLUSHALL, or SIGKILL and restart: it keeps nothing on disk);
+ * - `queue-full`: one consumer queue held full for 30 s (its consumer stopped, the queue filled to its cap), then its consumer restarted.
  */
 import { join } from 'node:path'
 import type { TcpProxy } from '../../test/support/tcp-proxy.js'
 import { HookServer } from '../../test/faults/support/hook-server.js'
 import { finished, shardctl, spawnTs, startService, type ServiceInstance } from '../demo/processes.js'
+import type { Connection } from 'rabbitmq-client'
+import { SOAK_QUEUE_CAP, type SoakConsumers } from './events.js'
 
-export const FAULT_KINDS = ['service-kill', 'legacy-fault', 'backfill-kill', 'drain'] as const
+export const FAULT_KINDS = ['service-kill', 'legacy-fault', 'backfill-kill', 'drain', 'redis-flush', 'queue-full'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 /** What one injected fault did. */
@@ -37,6 +43,12 @@ export interface FaultTarget {
   readonly hooks: HookServer
   /** The environment services start with (it names the hook socket). */
   readonly serviceEnv: NodeJS.ProcessEnv
+  /** The consuming services (their private Redis and queues). */
+  readonly consumers: SoakConsumers
+  /** A broker connection the soak owns (the queue-full fault publishes fillers on it). */
+  readonly amqp: Connection
+  /** How long the queue-full fault holds the queue full (default 30 s). */
+  readonly queueFullMs?: number
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -148,16 +160,90 @@ export async function drain(t: FaultTarget): Promise<FaultRecord> {
   return { kind: 'drain', at, survived: r.code === 0, detail: `${how}; rerun exit ${r.code}${r.code === 0 ? '' : `: ${r.stderr.trim().split('\n').at(-1) ?? ''}`}` }
 }
 
+/**
+ * Empties the consumers' Redis: FLUSHALL, or a SIGKILL and restart (half the
+ * time each). Both consuming services lose their dedupe and version memory
+ * at once; the end check shows what each still guarantees.
+ */
+export async function redisFlush(t: FaultTarget): Promise<FaultRecord> {
+  const at = new Date().toISOString()
+  const restart = t.random() < 0.5
+  try {
+    if (restart) await t.consumers.redis.restart()
+    else await t.consumers.redis.flush()
+    return { kind: 'redis-flush', at, survived: true, detail: `consumers' Redis ${restart ? 'SIGKILLed and restarted' : 'flushed (FLUSHALL)'}` }
+  } catch (err) {
+    return { kind: 'redis-flush', at, survived: false, detail: `consumers' Redis ${restart ? 'restart' : 'flush'} failed: ${(err as Error).message}` }
+  }
+}
+
+/**
+ * Stops the consumer of one random queue, fills that queue to its cap with
+ * filler messages (not order events: the consumer drops them as malformed),
+ * holds it full for 30 s while the relay's publishes to it are refused, then
+ * restarts the consumer and waits until the queue is below its cap again.
+ */
+export async function queueFull(t: FaultTarget): Promise<FaultRecord> {
+  const at = new Date().toISOString()
+  const services = ['durable', 'redis-only'] as const
+  const queues = t.consumers.queues(services[Math.floor(t.random() * services.length)]!)
+  const queue = queues[Math.floor(t.random() * queues.length)]!
+  const holdMs = t.queueFullMs ?? 30_000
+  await t.consumers.pause(queue)
+  const pub = t.amqp.createPublisher({ confirm: true, maxAttempts: 1 })
+  let fillers = 0
+  let refused = false
+  try {
+    while (!refused && fillers < SOAK_QUEUE_CAP * 2) {
+      const batch = await Promise.allSettled(Array.from({ length: 200 }, () => pub.send({ exchange: '', routingKey: queue }, 'soak filler: not an order event')))
+      fillers += batch.filter((r) => r.status === 'fulfilled').length
+      refused = batch.some((r) => r.status === 'rejected')
+    }
+  } finally {
+    await pub.close()
+  }
+  const heldFrom = Date.now()
+  await sleep(holdMs)
+  const { messageCount: atEnd } = await t.amqp.queueDeclare({ queue, passive: true })
+  await t.consumers.resume(queue)
+  let drained = false
+  for (const end = Date.now() + 120_000; Date.now() < end; ) {
+    const { messageCount } = await t.amqp.queueDeclare({ queue, passive: true })
+    if (messageCount < SOAK_QUEUE_CAP) {
+      drained = true
+      break
+    }
+    await sleep(200)
+  }
+  const heldS = Math.round((Date.now() - heldFrom) / 1000)
+  return {
+    kind: 'queue-full',
+    at,
+    survived: refused && drained,
+    detail: `${queue} filled with ${fillers} fillers (${refused ? 'cap reached, publishes refused' : 'cap NOT reached'}), held ${heldS} s with ${atEnd} messages; consumer restarted, ${drained ? 'queue below its cap again' : 'queue still full after 120 s'}`,
+  }
+}
+
+/** One fault: its name (for `--faults`), what it does, and the function that injects and heals it. */
+export interface FaultEntry {
+  readonly name: FaultKind
+  readonly summary: string
+  readonly run: (t: FaultTarget) => Promise<FaultRecord>
+}
+
+/** Every fault the soak knows, in `--help` order. */
+export const FAULTS: readonly FaultEntry[] = [
+  { name: 'service-kill', summary: 'SIGKILL an order-service instance between a primary commit and its copies; restart it', run: killService },
+  { name: 'legacy-fault', summary: 'delay (500 ms) or cut legacy for 2-5 s through the TCP proxy', run: legacyFault },
+  { name: 'backfill-kill', summary: 'SIGKILL backfill --restart at a random phase hook; resume it', run: killBackfill },
+  { name: 'drain', summary: 'SIGKILL dualwrite drain at a replayed entry while traffic flows; rerun it', run: drain },
+  { name: 'redis-flush', summary: "the consumers' Redis loses every key (FLUSHALL, or SIGKILL and restart)", run: redisFlush },
+  { name: 'queue-full', summary: 'one consumer queue held full for 30 s (consumer stopped, filled to its cap); consumer restarted', run: queueFull },
+]
+
 /** Injects one fault of `kind`. */
 export function inject(kind: FaultKind, t: FaultTarget): Promise<FaultRecord> {
-  switch (kind) {
-    case 'service-kill':
-      return killService(t)
-    case 'legacy-fault':
-      return legacyFault(t)
-    case 'backfill-kill':
-      return killBackfill(t)
-    case 'drain':
-      return drain(t)
-  }
+  const f = FAULTS.find((x) => x.name === kind)
+  if (!f) throw new Error(`unknown fault ${kind}`)
+  return f.run(t)
 }

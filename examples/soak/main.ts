@@ -1,22 +1,35 @@
 /**
- * `npm run soak -- --minutes M --rps R [--orders N] [--seed S] [--keep] [--json]`:
+ * `npm run soak -- --minutes M --rps R [--orders N] [--seed S] [--faults K,K] [--keep] [--json]`:
  * the rehearsal under steady load with faults at random intervals (soak.ts).
  * Progress on stderr, the report on stdout; exit 0 only when no acknowledged
- * order was lost or duplicated, every fault was survived and verify is clean.
+ * order was lost or duplicated, every fault was survived, verify is clean and
+ * every acknowledged order's events were handled exactly once in order (or
+ * reported unvouched by the Redis-only consumer, none unexplained).
  */
 import { parseArgs } from 'node:util'
 import { redactText } from '../../src/index.js'
 import { resolveServices } from '../../test/support/services.js'
 import { formatSoak, runSoak } from './soak.js'
+import { FAULTS, type FaultKind } from './faults.js'
+
+const USAGE = `usage: npm run soak -- [--minutes M] [--rps R] [--orders N] [--seed S] [--faults K,K] [--keep] [--json]
+  --faults K,K   which faults to inject, comma-separated (default all):
+${FAULTS.map((f) => `                   ${f.name.padEnd(14)} ${f.summary}`).join('\n')}
+`
 
 function usage(msg: string): never {
-  process.stderr.write(`soak: ${msg}\nusage: npm run soak -- [--minutes M] [--rps R] [--orders N] [--seed S] [--keep] [--json]\n`)
+  process.stderr.write(`soak: ${msg}\n${USAGE}`)
   process.exit(2)
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(USAGE)
+  process.exit(0)
 }
 
 let args
 try {
-  args = parseArgs({ options: { minutes: { type: 'string', default: '2' }, rps: { type: 'string', default: '100' }, orders: { type: 'string', default: '20000' }, seed: { type: 'string' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+  args = parseArgs({ options: { minutes: { type: 'string', default: '2' }, rps: { type: 'string', default: '100' }, orders: { type: 'string', default: '20000' }, seed: { type: 'string' }, faults: { type: 'string' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
@@ -29,6 +42,14 @@ if (!Number.isInteger(orders) || orders < 1 || orders > 10_000_000) usage(`--ord
 const seed = args.seed === undefined ? undefined : Number(args.seed)
 if (seed !== undefined && !Number.isInteger(seed)) usage(`--seed must be a whole number (got ${args.seed})`)
 
+let faults: FaultKind[] | undefined
+if (args.faults !== undefined) {
+  const names = args.faults.split(',').map((x) => x.trim()).filter((x) => x.length > 0)
+  const unknown = names.filter((x) => !FAULTS.some((f) => f.name === x))
+  if (names.length === 0 || unknown.length > 0) usage(`--faults must name faults from: ${FAULTS.map((f) => f.name).join(', ')} (got ${unknown.length > 0 ? unknown.join(', ') : 'none'})`)
+  faults = [...new Set(names)] as FaultKind[]
+}
+
 let services: Awaited<ReturnType<typeof resolveServices>>
 try {
   services = await resolveServices({ ...process.env, SHARDKIT_TEST_MYSQL_URL: process.env.SHARDKIT_DEMO_MYSQL_URL, SHARDKIT_TEST_REDIS_URL: process.env.SHARDKIT_DEMO_REDIS_URL })
@@ -38,7 +59,7 @@ try {
 }
 let report
 try {
-  report = await runSoak({ minutes, rps, orders, keep: args.keep, mysqlUrl: services.mysqlUrl, redisUrl: services.redisUrl, ...(seed !== undefined ? { seed } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+  report = await runSoak({ minutes, rps, orders, keep: args.keep, mysqlUrl: services.mysqlUrl, redisUrl: services.redisUrl, ...(seed !== undefined ? { seed } : {}), ...(faults ? { faults } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
 } finally {
   if (!args.keep) await services.stop()
 }

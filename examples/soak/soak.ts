@@ -3,8 +3,11 @@
  * held at `dual-write` for M minutes under steady load while faults land at
  * random intervals (faults.ts), then walked on to `write-shards` and proven:
  * every acknowledged order exactly once in legacy and in each dimension, no
- * id acknowledged twice, verify clean. Builds on examples/demo and
- * examples/load without changing them.
+ * id acknowledged twice, verify clean; and on the events side (events.ts: an
+ * outbox relay, two consuming services on all 12 partitions) every
+ * acknowledged order's events handled exactly once and in version order, or
+ * reported as unvouched after a Redis loss, with zero unexplained. Builds on
+ * examples/demo and examples/load without changing them.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,6 +23,10 @@ import { shardctl, startService, type ServiceInstance } from '../demo/processes.
 import { seededRandom } from '../../fixtures/generate-orders.js'
 import { seedLegacy } from '../demo/seed.js'
 import { FAULT_KINDS, inject, type FaultKind, type FaultRecord } from './faults.js'
+import { finished, spawnTs } from '../demo/processes.js'
+import { openEventConnection } from '../../src/events/amqp.js'
+import { startSoakConsumers, type SoakConsumers, type SoakEventsReport } from './events.js'
+import type { Connection } from 'rabbitmq-client'
 
 export interface SoakOptions {
   readonly minutes: number
@@ -31,6 +38,8 @@ export interface SoakOptions {
   /** Seconds between faults: uniform in [min, max]. */
   readonly gapS?: readonly [number, number]
   readonly seed?: number
+  /** Which faults to inject (default all of FAULT_KINDS). */
+  readonly faults?: readonly FaultKind[]
   readonly log: (line: string) => void
 }
 
@@ -41,7 +50,7 @@ export interface SoakReport {
   readonly rps: number
   readonly achievedRps: number | null
   readonly load: Omit<LoadReport, 'byOp' | 'failures'> | null
-  readonly faults: Readonly<Record<FaultKind, { injected: number; survived: number }>>
+  readonly faults: Readonly<Partial<Record<FaultKind, { injected: number; survived: number }>>>
   readonly faultLog: readonly FaultRecord[]
   readonly acknowledged: number
   readonly lost: number | null
@@ -49,6 +58,8 @@ export interface SoakReport {
   readonly inLegacy: number | null
   readonly verifyClean: boolean | null
   readonly presence: PresenceReport | null
+  /** The consumer side: each consuming service's verdict. */
+  readonly events: SoakEventsReport | null
   readonly problems: readonly string[]
   readonly ok: boolean
 }
@@ -73,6 +84,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let load: LoadReport | null = null
   let presence: PresenceReport | null = null
   let verifyClean: boolean | null = null
+  let events: SoakEventsReport | null = null
+  let consumers: SoakConsumers | undefined
+  let amqp: Connection | undefined
+  let relay: { child: ReturnType<typeof spawnTs>; done: ReturnType<typeof finished>; log: string } | undefined
+  const kinds = o.faults ?? FAULT_KINDS
   const abort = new AbortController()
   let loadRun: Promise<LoadReport> | undefined
   o.log(`soak: ${o.minutes} min at ${o.rps} requests/s, fault seed ${seed}, prefix ${prefix}, files in ${dir}`)
@@ -109,7 +125,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       merchants = seeded.merchants
       const ceiling = await legacyCeiling(admin, legacy.database, legacy.table)
       // Legacy goes through the proxy (the fault target); shards and control go straight to the server.
-      const raw = buildConfig({ legacyUrl: viaProxy.toString().replace(/\/$/, ''), legacyDatabase: legacy.database, legacyTable: 'orders', idCeiling: ceiling, shardHosts: [o.mysqlUrl], databasesPerHost: 4, prefix, redisUrl: o.redisUrl, redisKeyPrefix: `${prefix.replace(/_$/, '')}:` })
+      const built = buildConfig({ legacyUrl: viaProxy.toString().replace(/\/$/, ''), legacyDatabase: legacy.database, legacyTable: 'orders', idCeiling: ceiling, shardHosts: [o.mysqlUrl], databasesPerHost: 4, prefix, redisUrl: o.redisUrl, redisKeyPrefix: `${prefix.replace(/_$/, '')}:` })
+      // An exchange of this run's own: no other run's events reach the soak's queues.
+      const raw = { ...built, events: { ...(built.events ?? {}), exchange: `${prefix}events` } }
       configPath = join(dir, 'shardkit.json')
       writeFileSync(configPath, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 })
       rt = openRuntime(parseConfig(raw, {}), { logger: silentLogger })
@@ -118,6 +136,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
     o.log(`> seeded ${o.orders} orders; provisioning`)
     await provision(rt)
+    consumers = await startSoakConsumers(rt, { prefix, stateDatabase: `${prefix}consumer_state`, log: o.log })
+    amqp = openEventConnection(rt.config.events.url, { name: 'shardkit-soak faults' })
+    const relayLog = join(dir, 'relay.log')
+    const relayChild = spawnTs('bin/shardctl.ts', ['-c', configPath, 'events', 'relay', '--lease-ttl', '3000'], { stderrTo: relayLog })
+    relay = { child: relayChild, done: finished(relayChild), log: relayLog }
+    o.log(`> consumers (durable, redis-only) on ${prefix}*.order-events.00-11, relay logging to ${relayLog}`)
     for (let i = 1; i <= 2; i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`), 60_000, ['--events', 'outbox'], serviceEnv))
     const urls = services.map((s) => s.url)
     loadRun = runLoad({ urls, rps: o.rps, durationS: 0, signal: abort.signal, users, merchants, timeoutMs: 15_000, onCreated: (id) => acknowledged.push(id) })
@@ -127,15 +151,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await mustCli(['backfill'])
     o.log('> backfilled; injecting faults')
 
-    const target = { configPath, dir, prefix, proxy, services, random, log: o.log, hooks, serviceEnv }
+    const target = { configPath, dir, prefix, proxy, services, random, log: o.log, hooks, serviceEnv, consumers, amqp }
     const end = Date.now() + o.minutes * 60_000
     const [gapMin, gapMax] = o.gapS ?? [5, 15]
     let round: FaultKind[] = []
     while (Date.now() < end) {
       await sleep(Math.min(Math.max(0, end - Date.now()), (gapMin + random() * (gapMax - gapMin)) * 1000))
       if (Date.now() >= end) break
-      // Every kind comes round once in each four faults, in a random order within the round.
-      if (round.length === 0) round = [...FAULT_KINDS].sort(() => random() - 0.5)
+      // Every chosen kind comes round once in each round, in a random order within the round.
+      if (round.length === 0) round = [...kinds].sort(() => random() - 0.5)
       const kind = round.shift()!
       const rec = await inject(kind, target)
       faultLog.push(rec)
@@ -176,6 +200,22 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       problems.push(`invariants: ${(err as Error).message}`)
     }
   }
+  // The events check stands apart from the fleet's: it needs only the user shards' final versions.
+  if (rt && consumers) {
+    try {
+      events = await consumers.settle(acknowledged)
+      for (const v of events.services) if (!v.ok) problems.push(`events (${v.service}): ${v.unexplained} unexplained orders${v.durable && v.unvouchedEvents > 0 ? `, ${v.unvouchedEvents} unvouched with a durable store` : ''}; e.g. ${v.samples.join('; ')}`)
+    } catch (err) {
+      problems.push(`events check: ${(err as Error).message}`)
+    }
+  }
+  if (relay && relay.child.exitCode === null && relay.child.signalCode === null) {
+    relay.child.kill('SIGTERM')
+    const x = await relay.done
+    if (x.code !== 0) problems.push(`events relay exited with ${x.code ?? x.signal} on SIGTERM; see ${relay.log}`)
+  }
+  await consumers?.close(!o.keep).catch((err: unknown) => problems.push(`closing the consumers: ${(err as Error).message}`))
+  await amqp?.close().catch(() => undefined)
   await rt?.close()
   await proxy?.close()
   if (!o.keep) {
@@ -183,7 +223,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     rmSync(dir, { recursive: true, force: true })
   }
 
-  const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, { injected: faultLog.filter((f) => f.kind === k).length, survived: faultLog.filter((f) => f.kind === k && f.survived).length }])) as SoakReport['faults']
+  const faults = Object.fromEntries(kinds.map((k) => [k, { injected: faultLog.filter((f) => f.kind === k).length, survived: faultLog.filter((f) => f.kind === k && f.survived).length }])) as SoakReport['faults']
   const lost = presence ? Math.max(...presence.dimensions.map((d) => d.checked - d.exactlyOnce - d.duplicated.length), new Set(acknowledged).size - presence.inLegacy) : null
   const duplicated = presence ? presence.acknowledgedTwice + Math.max(...presence.dimensions.map((d) => d.duplicated.length)) : null
   const { byOp: _b, failures: _f, ...loadSummary } = load ?? ({} as LoadReport)
@@ -201,8 +241,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     inLegacy: presence?.inLegacy ?? null,
     verifyClean,
     presence,
+    events,
     problems,
-    ok: problems.length === 0 && lost === 0 && duplicated === 0 && verifyClean === true,
+    ok: problems.length === 0 && lost === 0 && duplicated === 0 && verifyClean === true && events?.ok === true,
   }
 }
 
@@ -213,11 +254,17 @@ export function formatSoak(r: SoakReport): string {
     `shardkit soak ${r.date}: ${r.minutes} min, asked ${r.rps} requests/s`,
     `load held: ${r.achievedRps ?? '-'} requests/s achieved of ${r.rps} asked (${l ? `${l.requests} requests, ${l.errors} failed (unacknowledged: killed instance, legacy cut or delayed), ${l.skipped} ticks skipped, p99 ${l.latency.p99} ms` : 'no load report'})`,
     'faults (injected / survived):',
-    ...FAULT_KINDS.map((k) => `  ${k.padEnd(14)} ${r.faults[k].injected} / ${r.faults[k].survived}`),
+    ...(Object.keys(r.faults) as FaultKind[]).map((k) => `  ${k.padEnd(14)} ${r.faults[k]!.injected} / ${r.faults[k]!.survived}`),
     `orders acknowledged: ${r.acknowledged}`,
     `lost: ${r.lost ?? '-'} (expected 0)`,
     `duplicated: ${r.duplicated ?? '-'} (expected 0)`,
     `in legacy: ${r.inLegacy ?? '-'} of ${r.acknowledged}; verify ${r.verifyClean === null ? 'not run' : r.verifyClean ? 'clean' : 'NOT clean'}`,
+    ...(r.events
+      ? r.events.services.map(
+          (v) =>
+            `events ${v.service.padEnd(10)} ${v.exactlyOnceInOrder}/${v.acknowledged} orders exactly once in order; ${v.unvouchedOrders} orders (${v.unvouchedEvents} events) reported unvouched; ${v.unexplained} unexplained; ${v.counters.redisLosses} Redis losses noticed (summed over its 12 queues), ${v.counters.restored} orders restored from the durable store, ${v.counters.duplicates} duplicate and ${v.counters.stale} stale deliveries dropped, ${v.counters.gaps} gaps`,
+        )
+      : ['events: not checked']),
     ...(r.problems.length ? ['problems:', ...r.problems.map((p) => `  - ${p}`)] : []),
     r.ok ? 'SOAK PASSED' : 'SOAK FAILED',
   ]

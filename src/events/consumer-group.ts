@@ -7,7 +7,7 @@
  */
 import { ShardkitError } from '../errors.js'
 import { openEventConnection } from './amqp.js'
-import { createOrderEventConsumer, type ConsumerCounters, type OrderEventConsumer, type OrderEventConsumerOptions } from './consumer.js'
+import { createOrderEventConsumer, type ConsumerCounters, type OrderEventConsumer, type OrderEventConsumerOptions, type UnvouchedEvent } from './consumer.js'
 import { EVENT_PARTITIONS } from './message.js'
 import { conventionalQueues } from './status.js'
 
@@ -22,6 +22,8 @@ export interface PartitionConsumers {
   readonly consumers: readonly OrderEventConsumer[]
   /** The sum of every consumer's counters. */
   readonly counters: Readonly<ConsumerCounters>
+  /** Every consumer's unvouched events after a Redis loss, by queue order. */
+  readonly unvouched: readonly UnvouchedEvent[]
   /** Closes every consumer, then the shared connection if this group opened it. Idempotent. */
   close(): Promise<void>
 }
@@ -63,9 +65,12 @@ export async function createPartitionConsumers(opts: PartitionConsumersOptions):
   return {
     consumers,
     get counters() {
-      const sum: ConsumerCounters = { handled: 0, duplicates: 0, stale: 0, gaps: 0, waited: 0, failures: 0, malformed: 0 }
-      for (const c of consumers) for (const k of Object.keys(sum) as (keyof ConsumerCounters)[]) sum[k] += c.counters[k]
+      const sum: ConsumerCounters = { handled: 0, duplicates: 0, stale: 0, gaps: 0, waited: 0, failures: 0, malformed: 0, unvouched: 0, redisLosses: 0, restored: 0 }
+      for (const c of consumers) for (const k of Object.keys(sum) as (keyof ConsumerCounters)[]) sum[k] = (sum[k] ?? 0) + (c.counters[k] ?? 0)
       return sum
+    },
+    get unvouched() {
+      return consumers.flatMap((c) => c.unvouched)
     },
     close,
   }

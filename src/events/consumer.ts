@@ -21,6 +21,25 @@
  *   a missing version arriving later is `stale` and skipped.
  * - A body that is not an order event is dropped (counted `malformed`, logged):
  *   requeueing it would loop forever.
+ * - Redis loses its data (a flush or a restart; Redis keeps nothing on disk
+ *   here): every Redis answer carries the queue's epoch marker (dedupe.ts), so
+ *   the consumer notices (`redisLosses`). What still holds then depends on
+ *   `durableState`:
+ *   - with it (a MySQL table in the consuming service's database,
+ *     consumer-state.ts), written before Redis on every handled event and read
+ *     whenever Redis knows nothing of an order: `handle` still sees each event
+ *     once and in version order (a resend of an event handled before the loss
+ *     is `stale`), with the same one-round-trip crash window as above;
+ *   - without it: an event of an order Redis no longer remembers that occurred
+ *     before the loss (`clockSkewMs` of slack) may have been handled already.
+ *     It is unvouched: counted, kept in `unvouched`, passed to `onUnvouched`,
+ *     and by `unvouchedPolicy` skipped (`'skip'`, the default: `handle` never
+ *     sees a possible duplicate) or handed to `handle` with `ctx.unvouched` set
+ *     (`'handle'`: the service decides). Events that occurred after the loss
+ *     are handled as usual; an order's first one waits `gapWaitMs` for the
+ *     versions Redis forgot, then comes with `gap` set.
+ *   A loss while no consumer of the queue runs looks like a first start
+ *   unless `durableState` is configured.
  * This file validates options and declares the queue; the message loop is
  * consumer-engine.ts.
  */
@@ -34,6 +53,26 @@ import { openEventConnection } from './amqp.js'
 import { createEventDedupe } from './dedupe.js'
 import { EventConsumer } from './consumer-engine.js'
 import type { VersionGap } from './ordering.js'
+import type { ConsumerStateStore } from './consumer-state.js'
+
+/** What the consumer does with an event it cannot vouch for after a Redis loss (see the module comment). */
+export type UnvouchedPolicy = 'skip' | 'handle'
+
+/** An event the consumer can no longer vouch for, and why. */
+export interface UnvouchedEvent {
+  readonly orderId: string
+  readonly version: number
+  readonly eventId: string
+  readonly queue: string
+  /** Stable: `redis-data-lost` (Redis lost the queue's memory and no durable store is configured). */
+  readonly reason: 'redis-data-lost'
+  /** The same in a sentence, with the times. */
+  readonly detail: string
+  /** When the loss was noticed (ISO 8601). */
+  readonly lostAt: string
+  /** What was done with it: skipped, or handed to `handle` with `ctx.unvouched`. */
+  readonly action: UnvouchedPolicy
+}
 
 /** What `handle` learns besides the event. */
 export interface HandleContext {
@@ -46,6 +85,8 @@ export interface HandleContext {
   readonly queue: string
   /** 1 on the first call for this delivery, 2+ when retried after a throw. */
   readonly attempt: number
+  /** Set (only with `unvouchedPolicy: 'handle'`) when this event may have been handled before a Redis loss. */
+  readonly unvouched?: UnvouchedEvent
 }
 
 /** Called once per event, in version order per order. Must be idempotent (see the module comment). */
@@ -78,6 +119,18 @@ export interface OrderEventConsumerOptions {
   readonly retryDelayMs?: { readonly initial: number; readonly max: number }
   readonly seenTtlMs?: number
   readonly versionTtlMs?: number
+  /**
+   * Durable memory that survives a Redis loss: e.g. `createMysqlConsumerState({ pool })`
+   * on the consuming service's own database. Without it a Redis loss makes
+   * some events unvouched (see the module comment).
+   */
+  readonly durableState?: ConsumerStateStore
+  /** Without `durableState`: skip unvouched events (default) or hand them to `handle` with `ctx.unvouched`. */
+  readonly unvouchedPolicy?: UnvouchedPolicy
+  /** Called once per unvouched event (after it was skipped or handled); a throw is logged and ignored. */
+  readonly onUnvouched?: (u: UnvouchedEvent) => void | Promise<void>
+  /** How far the producer's clock (`occurredAt`) may run ahead of ours (default 5000 ms, 0-600,000). */
+  readonly clockSkewMs?: number
   /** How long to wait for the broker at start (default 10,000 ms). */
   readonly connectTimeoutMs?: number
   readonly logger?: Logger
@@ -99,12 +152,24 @@ export interface ConsumerCounters {
   failures: number
   /** Bodies that were not order events: dropped. */
   malformed: number
+  // The next three are always set by a running consumer; optional only so totals
+  // written down before they existed (reports, metrics fixtures) still type-check.
+  /** Events reported as unvouched after a Redis loss (skipped or handled per `unvouchedPolicy`). */
+  unvouched?: number
+  /** Times this consumer noticed Redis had lost the queue's memory. */
+  redisLosses?: number
+  /** Orders whose last version was restored into Redis from `durableState`. */
+  restored?: number
 }
 
 export interface OrderEventConsumer {
   readonly queue: string
   /** A snapshot of the running totals. */
   readonly counters: Readonly<ConsumerCounters>
+  /** The newest unvouched events (at most 10,000), oldest first; `counters.unvouched` counts them all. */
+  readonly unvouched: readonly UnvouchedEvent[]
+  /** When this queue's Redis memory was last noticed lost (ISO 8601), if ever. */
+  readonly redisLostAt: string | undefined
   /**
    * Stops taking messages, returns waiting and failing ones to the queue,
    * lets running `handle` calls finish (and acks them), then closes the
@@ -137,7 +202,8 @@ export function orderEventQueueArguments(maxLength = 10_000): Record<string, unk
  * Declares the queue and its bindings, then consumes. Resolves once the
  * consumer is registered with the broker (as the active consumer or a standby).
  * @throws ShardkitError `USAGE` for bad options; `PRECONDITION_FAILED` when the
- *   queue exists with other arguments; `SHARD_FAILED` when the broker does not answer
+ *   queue exists with other arguments; `SHARD_FAILED` when the broker does not answer;
+ *   `REDIS_ERROR` when Redis does not answer at start
  * @example
  * const c = await createOrderEventConsumer({
  *   runtime: rt, queue: 'billing.order-events.03', bindings: [bindingKey(3)],
@@ -169,6 +235,14 @@ export async function createOrderEventConsumer(opts: OrderEventConsumerOptions):
   const retryInitial = intOption(opts.retryDelayMs?.initial, 100, 1, 60_000, 'retryDelayMs.initial')
   const retryMax = intOption(opts.retryDelayMs?.max, 5000, retryInitial, 600_000, 'retryDelayMs.max')
   const connectTimeoutMs = intOption(opts.connectTimeoutMs, 10_000, 1, 600_000, 'connectTimeoutMs')
+  const clockSkewMs = intOption(opts.clockSkewMs, 5000, 0, 600_000, 'clockSkewMs')
+  const unvouchedPolicy = opts.unvouchedPolicy ?? 'skip'
+  if (unvouchedPolicy !== 'skip' && unvouchedPolicy !== 'handle') throw new ShardkitError('USAGE', `Expected unvouchedPolicy to be 'skip' or 'handle' (got ${String(unvouchedPolicy)})`, { option: 'unvouchedPolicy' })
+  if (opts.onUnvouched !== undefined && typeof opts.onUnvouched !== 'function') throw new ShardkitError('USAGE', 'Expected onUnvouched to be a function', { option: 'onUnvouched' })
+  const durable = opts.durableState
+  if (durable !== undefined && (typeof durable.lastVersion !== 'function' || typeof durable.record !== 'function')) {
+    throw new ShardkitError('USAGE', 'Expected durableState to have lastVersion() and record(), e.g. createMysqlConsumerState({ pool })', { option: 'durableState' })
+  }
   const logger = (opts.logger ?? rt?.logger ?? silentLogger).child({ queue: opts.queue })
   const dedupe = createEventDedupe({ redis, keyPrefix, queue: opts.queue, seenTtlMs: opts.seenTtlMs, versionTtlMs: opts.versionTtlMs })
 
@@ -202,6 +276,11 @@ export async function createOrderEventConsumer(opts: OrderEventConsumerOptions):
     gapWaitMs,
     retryInitial,
     retryMax,
+    durable,
+    unvouchedPolicy,
+    onUnvouched: opts.onUnvouched,
+    clockSkewMs,
+    unvouchedKeep: 10_000,
     consumerProps: { queue: opts.queue, queueOptions, exchanges, queueBindings, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true },
   }).start(connectTimeoutMs)
 }

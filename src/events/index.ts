@@ -10,5 +10,6 @@ export { OutboxRelay, type DrainResult, type OutboxRelayOptions, type OutboxRela
 export { AMQP_DEFAULTS, createConfirmingPublisher, openEventConnection, type ConfirmingPublisher, type EventConnectionOptions } from './amqp.js'
 export { conventionalQueues, QUEUE_CAP, readEventsStatus, readOutboxStatus, readQueueStatus, type EventsStatus, type OutboxStatus, type QueueStatus } from './status.js'
 export { readRelayLeases, RELAY_LEASE_TABLE, type RelayLeaseRow } from './relay-lease.js'
-export { createOrderEventConsumer, orderEventQueueArguments, type ConsumerCounters, type HandleContext, type OrderEventConsumer, type OrderEventConsumerOptions, type OrderEventHandler } from './consumer.js'
+export { createOrderEventConsumer, orderEventQueueArguments, type ConsumerCounters, type HandleContext, type OrderEventConsumer, type OrderEventConsumerOptions, type OrderEventHandler, type UnvouchedEvent, type UnvouchedPolicy } from './consumer.js'
+export { CONSUMER_STATE_TABLE, createMysqlConsumerState, type ConsumerStateStore, type MysqlConsumerState, type MysqlConsumerStateOptions } from './consumer-state.js'
 export { createPartitionConsumers, type PartitionConsumers, type PartitionConsumersOptions } from './consumer-group.js'

@@ -47,6 +47,20 @@ export function classifyEvent(memory: OrderMemory, version: number, waitOver: bo
 }
 
 /**
+ * After Redis lost the queue's memory (at `lossAtMs`, when it was noticed) and
+ * with no durable store, an order Redis knows nothing about may have been
+ * handled up to any version before the loss. An event of such an order that
+ * occurred before the loss (with `clockSkewMs` of slack between the producer's
+ * clock and ours) may be a resend of one already handled: it is unvouched.
+ * An event that occurred after it cannot have been handled before the loss.
+ * Orders Redis remembers (handled since the loss) are ordered as usual: every
+ * event before the loss has a lower version than one handled after it.
+ */
+export function unvouchedAfterLoss(memory: OrderMemory, occurredAtMs: number, lossAtMs: number, clockSkewMs: number): boolean {
+  return lossAtMs > 0 && !memory.seen && memory.lastVersion === 0 && !(occurredAtMs >= lossAtMs + clockSkewMs)
+}
+
+/**
  * One FIFO mutex per key, created on demand and forgotten when free, so
  * memory follows the number of keys in flight, not the number ever seen.
  */
