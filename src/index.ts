@@ -59,6 +59,7 @@ export { STAGES, stagePolicy, readsFromShards, type Stage, type StageState, type
 export { moveStage, type MoveOptions, type MoveResult, type StepReport } from './cutover/steps.js'
 export { readCutoverStatus, type CutoverStatus } from './cutover/status.js'
 export { openIdGenerator, IdGenerator, type IdGeneratorOptions, type IdGeneratorStatus } from './idgen/generator.js'
+export { MirroredLeaseStore, RedisLeaseMirror, type MirrorClaim } from './idgen/mirror.js'
 export { MysqlLeaseStore, ensureLeaseSchema, LEASE_TABLE, WORKER_COUNT, type LeaseStore, type LeaseRequest, type LeaseGrant } from './idgen/lease.js'
 export { systemClock, offsetClock, ManualClock, type Clock } from './idgen/clock.js'
 export { checkFence, readFences, FENCE_TABLE, type FenceReading } from './cutover/fence.js'

@@ -1,8 +1,12 @@
 /**
  * The service's id source: shardkit's id generator holding a worker lease
- * from the control database (new ids carry the user's shard).
+ * from the control database (new ids carry the user's shard). With
+ * `mirror` (the service's `--id-mirror`), every reservation is also kept in
+ * Redis (`MirroredLeaseStore`), so a control-database failover that loses the
+ * last lease write issues no duplicate id; the price is a wait of one lease
+ * TTL + maxLeadMs on a worker Redis holds no record of (README, "Order ids").
  */
-import { isShardkitError, MysqlLeaseStore, openIdGenerator, type Logger, type Runtime } from '../../src/index.js'
+import { isShardkitError, MirroredLeaseStore, MysqlLeaseStore, openIdGenerator, RedisLeaseMirror, type Logger, type Runtime } from '../../src/index.js'
 import type { IdSource } from './routes/orders.js'
 
 /** An id source the composition root opens and closes. */
@@ -15,9 +19,10 @@ export interface OpenIdSource {
 }
 
 /** Leases a worker number on the control database and starts the generator (renewing on a timer). */
-export async function openIdSource(rt: Runtime, opts: { owner: string; logger: Logger }): Promise<OpenIdSource> {
+export async function openIdSource(rt: Runtime, opts: { owner: string; logger: Logger; mirror?: boolean }): Promise<OpenIdSource> {
+  const rows = new MysqlLeaseStore(rt.controlServer(), rt.config.control.database)
   const gen = await openIdGenerator({
-    store: new MysqlLeaseStore(rt.controlServer(), rt.config.control.database),
+    store: opts.mirror ? new MirroredLeaseStore(rows, new RedisLeaseMirror({ redis: rt.redis(), keyPrefix: rt.config.redis.keyPrefix })) : rows,
     owner: opts.owner,
     logger: opts.logger,
     leaseTtlMs: rt.config.idgen.leaseTtlMs,

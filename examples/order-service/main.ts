@@ -16,13 +16,13 @@ import { openIdSource } from './ids.js'
 import { installFaultHooks } from '../../src/cli/fault-hooks.js'
 
 function usage(msg: string): never {
-  process.stderr.write(`order-service: ${msg}\nusage: main.ts --config PATH --port N [--host ADDR] [--instance-id ID] [--log-level LEVEL] [--events off|outbox|relay]\n`)
+  process.stderr.write(`order-service: ${msg}\nusage: main.ts --config PATH --port N [--host ADDR] [--instance-id ID] [--log-level LEVEL] [--events off|outbox|relay] [--id-mirror]\n`)
   process.exit(2)
 }
 
 let args
 try {
-  args = parseArgs({ options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, 'instance-id': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, events: { type: 'string', default: 'off' } } }).values
+  args = parseArgs({ options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, 'instance-id': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, events: { type: 'string', default: 'off' }, 'id-mirror': { type: 'boolean', default: false } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
@@ -81,7 +81,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void s
 
 try {
   await watcher.start()
-  ids = await openIdSource(rt, { owner: instanceId, logger })
+  ids = await openIdSource(rt, { owner: instanceId, logger, mirror: args['id-mirror'] === true })
   store = new DualWriteStore({ runtime: rt, stage: watcher, logger, metrics, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook() } : {}) })
   drainer.start()
   if (events === 'relay') {
