@@ -9,7 +9,9 @@
  * - `backfill-kill`: SIGKILL `shardctl backfill --restart` at a random phase hook, then resume it to the end;
  * - `drain`: SIGKILL `shardctl dualwrite drain` at a random replayed entry while traffic flows, then rerun it;
  * - `redis-flush`: the consumers' Redis loses every key (FLUSHALL, or SIGKILL and restart: it keeps nothing on disk);
- * - `queue-full`: one consumer queue held full for 30 s (its consumer stopped, the queue filled to its cap), then its consumer restarted.
+ * - `queue-full`: one consumer queue held full for 30 s (its consumer stopped, the queue filled to its cap), then its consumer restarted;
+ * - `locking-read`, `mdl-stall`, `host-stop`: database stalls (db-stalls.ts): a long FOR UPDATE over a shard
+ *   table, an ALTER queued behind an open transaction, the extra shard host SIGSTOPped for 3 s.
  */
 import { join } from 'node:path'
 import type { TcpProxy } from '../../test/support/tcp-proxy.js'
@@ -17,8 +19,9 @@ import { HookServer } from '../../test/faults/support/hook-server.js'
 import { finished, shardctl, spawnTs, startService, type ServiceInstance } from '../demo/processes.js'
 import type { Connection } from 'rabbitmq-client'
 import { SOAK_QUEUE_CAP, type SoakConsumers } from './events.js'
+import { injectStall, type DbStallKind, type StallTarget } from './db-stalls.js'
 
-export const FAULT_KINDS = ['service-kill', 'legacy-fault', 'backfill-kill', 'drain', 'redis-flush', 'queue-full'] as const
+export const FAULT_KINDS = ['service-kill', 'legacy-fault', 'backfill-kill', 'drain', 'redis-flush', 'queue-full', 'locking-read', 'mdl-stall', 'host-stop'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 /** What one injected fault did. */
@@ -49,7 +52,11 @@ export interface FaultTarget {
   readonly amqp: Connection
   /** How long the queue-full fault holds the queue full (default 30 s). */
   readonly queueFullMs?: number
+  /** The shard tables and the extra host the database stalls act on. */
+  readonly stalls: StallTarget
 }
+
+const stall = (kind: DbStallKind) => (t: FaultTarget) => injectStall(kind, t.stalls)
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 let generation = 0
@@ -239,6 +246,9 @@ export const FAULTS: readonly FaultEntry[] = [
   { name: 'drain', summary: 'SIGKILL dualwrite drain at a replayed entry while traffic flows; rerun it', run: drain },
   { name: 'redis-flush', summary: "the consumers' Redis loses every key (FLUSHALL, or SIGKILL and restart)", run: redisFlush },
   { name: 'queue-full', summary: 'one consumer queue held full for 30 s (consumer stopped, filled to its cap); consumer restarted', run: queueFull },
+  { name: 'locking-read', summary: 'a session holds SELECT ... FOR UPDATE over a whole shard table for 3-5 s', run: stall('locking-read') },
+  { name: 'mdl-stall', summary: 'ALTER TABLE ... FORCE queued behind an open transaction on a shard table: everything queues behind it for 3-5 s', run: stall('mdl-stall') },
+  { name: 'host-stop', summary: 'SIGSTOP the extra shard host (a real mariadbd) for 3 s, then SIGCONT', run: stall('host-stop') },
 ]
 
 /** Injects one fault of `kind`. */

@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- --minutes M --rps R [--orders N] [--seed S] [--faults K,K] [--keep] [--json]`:
+ * `npm run soak -- --minutes M --rps R [--orders N] [--seed S] [--faults K,K] [--contend N] [--no-extra-host] [--keep] [--json]`:
  * the rehearsal under steady load with faults at random intervals (soak.ts).
  * Progress on stderr, the report on stdout; exit 0 only when no acknowledged
  * order was lost or duplicated, every fault was survived, verify is clean and
@@ -12,7 +12,9 @@ import { resolveServices } from '../../test/support/services.js'
 import { formatSoak, runSoak } from './soak.js'
 import { FAULTS, type FaultKind } from './faults.js'
 
-const USAGE = `usage: npm run soak -- [--minutes M] [--rps R] [--orders N] [--seed S] [--faults K,K] [--keep] [--json]
+const USAGE = `usage: npm run soak -- [--minutes M] [--rps R] [--orders N] [--seed S] [--faults K,K] [--contend N] [--no-extra-host] [--keep] [--json]
+  --contend N    busy-loop processes beside the run (default 0)
+  --no-extra-host  keep every shard database on the one server (no host-stop fault)
   --faults K,K   which faults to inject, comma-separated (default all):
 ${FAULTS.map((f) => `                   ${f.name.padEnd(14)} ${f.summary}`).join('\n')}
 `
@@ -29,7 +31,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 let args
 try {
-  args = parseArgs({ options: { minutes: { type: 'string', default: '2' }, rps: { type: 'string', default: '100' }, orders: { type: 'string', default: '20000' }, seed: { type: 'string' }, faults: { type: 'string' }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
+  args = parseArgs({ options: { minutes: { type: 'string', default: '2' }, rps: { type: 'string', default: '100' }, orders: { type: 'string', default: '20000' }, seed: { type: 'string' }, faults: { type: 'string' }, contend: { type: 'string', default: '0' }, 'no-extra-host': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values
 } catch (err) {
   usage((err as Error).message)
 }
@@ -42,6 +44,9 @@ if (!Number.isInteger(orders) || orders < 1 || orders > 10_000_000) usage(`--ord
 const seed = args.seed === undefined ? undefined : Number(args.seed)
 if (seed !== undefined && !Number.isInteger(seed)) usage(`--seed must be a whole number (got ${args.seed})`)
 
+const contend = Number(args.contend)
+if (!Number.isInteger(contend) || contend < 0 || contend > 8) usage(`--contend must be a whole number from 0 to 8 (got ${args.contend})`)
+if (args['no-extra-host'] && args.faults?.split(',').map((x) => x.trim()).includes('host-stop')) usage('--faults names host-stop, which needs the extra shard host: drop --no-extra-host')
 let faults: FaultKind[] | undefined
 if (args.faults !== undefined) {
   const names = args.faults.split(',').map((x) => x.trim()).filter((x) => x.length > 0)
@@ -59,7 +64,7 @@ try {
 }
 let report
 try {
-  report = await runSoak({ minutes, rps, orders, keep: args.keep, mysqlUrl: services.mysqlUrl, redisUrl: services.redisUrl, ...(seed !== undefined ? { seed } : {}), ...(faults ? { faults } : {}), log: (l) => process.stderr.write(`${redactText(l)}\n`) })
+  report = await runSoak({ minutes, rps, orders, keep: args.keep, mysqlUrl: services.mysqlUrl, redisUrl: services.redisUrl, ...(seed !== undefined ? { seed } : {}), ...(faults ? { faults } : args['no-extra-host'] ? { faults: FAULTS.map((f) => f.name).filter((n) => n !== 'host-stop') } : {}), contend, extraHost: !args['no-extra-host'], log: (l) => process.stderr.write(`${redactText(l)}\n`) })
 } finally {
   if (!args.keep) await services.stop()
 }

@@ -27,6 +27,10 @@ import { finished, spawnTs } from '../demo/processes.js'
 import { openEventConnection } from '../../src/events/amqp.js'
 import { startSoakConsumers, type SoakConsumers, type SoakEventsReport } from './events.js'
 import type { Connection } from 'rabbitmq-client'
+import { startMariadbInstance, type MariadbInstance } from '../../test/support/mariadb-instance.js'
+import { startBusyLoops, stopBusyLoops } from '../demo/contend.js'
+import { shardTablesOf } from './db-stalls.js'
+import { checkDeletedStayDeleted, startDeleter, type Deleter, type DeleterReport } from './deleter.js'
 
 export interface SoakOptions {
   readonly minutes: number
@@ -41,6 +45,10 @@ export interface SoakOptions {
   /** Which faults to inject (default all of FAULT_KINDS). */
   readonly faults?: readonly FaultKind[]
   readonly log: (line: string) => void
+  /** Busy-loop processes beside the run (`--contend N`, default 0). */
+  readonly contend?: number
+  /** Put half the shard databases on an extra mariadbd the `host-stop` fault pauses (default true). */
+  readonly extraHost?: boolean
 }
 
 /** Everything the soak measured. */
@@ -60,6 +68,8 @@ export interface SoakReport {
   readonly presence: PresenceReport | null
   /** The consumer side: each consuming service's verdict. */
   readonly events: SoakEventsReport | null
+  /** Seeded orders deleted through a store while the faults landed, and any found alive afterwards. */
+  readonly deletes: { acknowledged: number; notAcknowledged: number; alive: number } | null
   readonly problems: readonly string[]
   readonly ok: boolean
 }
@@ -89,6 +99,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let amqp: Connection | undefined
   let relay: { child: ReturnType<typeof spawnTs>; done: ReturnType<typeof finished>; log: string } | undefined
   const kinds = o.faults ?? FAULT_KINDS
+  let extra: MariadbInstance | undefined
+  let loops: ReturnType<typeof startBusyLoops> = []
+  let deleter: Deleter | undefined
+  let deleted: DeleterReport | undefined
+  let deletes: SoakReport['deletes'] = null
   const abort = new AbortController()
   let loadRun: Promise<LoadReport> | undefined
   o.log(`soak: ${o.minutes} min at ${o.rps} requests/s, fault seed ${seed}, prefix ${prefix}, files in ${dir}`)
@@ -115,6 +130,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const viaProxy = new URL(o.mysqlUrl)
     viaProxy.hostname = '127.0.0.1'
     viaProxy.port = String(proxy.port)
+    // A second shard host of its own (a real mariadbd), so a paused host is one the soak may pause.
+    if (o.extraHost !== false) {
+      extra = await startMariadbInstance({ bufferPoolMb: 128 })
+      o.log(`> extra shard host ${extra.url} (half the shard databases)`)
+    }
     const admin = adminPool(o.mysqlUrl)
     let users = 0
     let merchants = 0
@@ -125,7 +145,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       merchants = seeded.merchants
       const ceiling = await legacyCeiling(admin, legacy.database, legacy.table)
       // Legacy goes through the proxy (the fault target); shards and control go straight to the server.
-      const built = buildConfig({ legacyUrl: viaProxy.toString().replace(/\/$/, ''), legacyDatabase: legacy.database, legacyTable: 'orders', idCeiling: ceiling, shardHosts: [o.mysqlUrl], databasesPerHost: 4, prefix, redisUrl: o.redisUrl, redisKeyPrefix: `${prefix.replace(/_$/, '')}:` })
+      const built = buildConfig({ legacyUrl: viaProxy.toString().replace(/\/$/, ''), legacyDatabase: legacy.database, legacyTable: 'orders', idCeiling: ceiling, shardHosts: extra ? [o.mysqlUrl, extra.url] : [o.mysqlUrl], databasesPerHost: extra ? 2 : 4, prefix, redisUrl: o.redisUrl, redisKeyPrefix: `${prefix.replace(/_$/, '')}:` })
       // An exchange of this run's own: no other run's events reach the soak's queues.
       const raw = { ...built, events: { ...(built.events ?? {}), exchange: `${prefix}events` } }
       configPath = join(dir, 'shardkit.json')
@@ -136,6 +156,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
     o.log(`> seeded ${o.orders} orders; provisioning`)
     await provision(rt)
+    if ((o.contend ?? 0) > 0) {
+      loops = startBusyLoops(o.contend!)
+      o.log(`> ${o.contend} busy loop(s) beside the run`)
+    }
     consumers = await startSoakConsumers(rt, { prefix, stateDatabase: `${prefix}consumer_state`, log: o.log })
     amqp = openEventConnection(rt.config.events.url, { name: 'shardkit-soak faults' })
     const relayLog = join(dir, 'relay.log')
@@ -148,10 +172,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     o.log(`> load on ${urls.join(', ')}`)
     await sleep(3_000)
     await move('advance') // dual-write
+    // Deletes of seeded orders from now on: the backfill, the stalls and every replay must never bring one back.
+    deleter = await startDeleter(rt, { instanceId: `${prefix}deleter`, random, log: o.log })
     await mustCli(['backfill'])
     o.log('> backfilled; injecting faults')
 
-    const target = { configPath, dir, prefix, proxy, services, random, log: o.log, hooks, serviceEnv, consumers, amqp }
+    const target = { configPath, dir, prefix, proxy, services, random, log: o.log, hooks, serviceEnv, consumers, amqp, stalls: { tables: shardTablesOf(rt), ...(extra ? { extraHost: extra } : {}), random } }
     const end = Date.now() + o.minutes * 60_000
     const [gapMin, gapMax] = o.gapS ?? [5, 15]
     let round: FaultKind[] = []
@@ -177,9 +203,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await mustCli(['verify'])
     await move('advance') // write-shards
     await sleep(3_000)
+    deleted = await deleter.stop()
+    deleter = undefined
   } catch (err) {
     problems.push(`unexpected: ${(err as Error).message}`)
   } finally {
+    if (deleter) deleted = await deleter.stop().catch(() => undefined)
+    stopBusyLoops(loops)
+    extra?.resume()
     abort.abort()
     if (loadRun) load = await loadRun.catch((err: unknown) => (problems.push(`load: ${(err as Error).message}`), null))
     for (const s of services) await s.stop()
@@ -196,6 +227,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       presence = await checkExactlyOnce(rt, acknowledged)
       if (!presence.ok) problems.push(`exactly-once failed: ${JSON.stringify(presence.dimensions)}`)
       if (presence.inLegacy !== new Set(acknowledged).size) problems.push(`${new Set(acknowledged).size - presence.inLegacy} acknowledged orders missing from legacy`)
+      if (deleted) {
+        const check = await checkDeletedStayDeleted(rt, deleted.acknowledged)
+        deletes = { acknowledged: deleted.acknowledged.length, notAcknowledged: deleted.failed, alive: check.alive.length }
+        if (check.alive.length > 0) problems.push(`${check.alive.length} acknowledged deletes alive again: ${check.alive.slice(0, 5).map((a) => `${a.id} in ${a.where}`).join('; ')}`)
+      }
     } catch (err) {
       problems.push(`invariants: ${(err as Error).message}`)
     }
@@ -222,6 +258,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await removeFleet(o.mysqlUrl, o.redisUrl, prefix).catch((err: unknown) => problems.push(`cleanup: ${(err as Error).message}`))
     rmSync(dir, { recursive: true, force: true })
   }
+  await extra?.destroy()
 
   const faults = Object.fromEntries(kinds.map((k) => [k, { injected: faultLog.filter((f) => f.kind === k).length, survived: faultLog.filter((f) => f.kind === k && f.survived).length }])) as SoakReport['faults']
   const lost = presence ? Math.max(...presence.dimensions.map((d) => d.checked - d.exactlyOnce - d.duplicated.length), new Set(acknowledged).size - presence.inLegacy) : null
@@ -242,8 +279,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     verifyClean,
     presence,
     events,
+    deletes,
     problems,
-    ok: problems.length === 0 && lost === 0 && duplicated === 0 && verifyClean === true && events?.ok === true,
+    ok: problems.length === 0 && lost === 0 && duplicated === 0 && verifyClean === true && events?.ok === true && (deletes === null || deletes.alive === 0),
   }
 }
 
@@ -259,6 +297,7 @@ export function formatSoak(r: SoakReport): string {
     `lost: ${r.lost ?? '-'} (expected 0)`,
     `duplicated: ${r.duplicated ?? '-'} (expected 0)`,
     `in legacy: ${r.inLegacy ?? '-'} of ${r.acknowledged}; verify ${r.verifyClean === null ? 'not run' : r.verifyClean ? 'clean' : 'NOT clean'}`,
+    r.deletes ? `deletes of seeded orders: ${r.deletes.acknowledged} acknowledged (${r.deletes.notAcknowledged} not), resurrected: ${r.deletes.alive} (expected 0)` : 'deletes: not checked',
     ...(r.events
       ? r.events.services.map(
           (v) =>
