@@ -13,9 +13,29 @@
  *
  * A shard that fails or misses its deadline either fails the whole query
  * (`onShardFailure: 'fail'`, the default: `SHARD_TIMEOUT` / `SHARD_FAILED`
- * naming the shard and host) or is reported in `failedShards` with
- * `complete: false` (`'partial'`). Identifiers come from the validated config
- * or are checked against the shard tables' columns; every value is bound.
+ * naming the shard and host) or, under `'partial'`, is listed in
+ * `failedShards` and the walk goes on without it. Identifiers come from the
+ * validated config or are checked against the shard tables' columns; every
+ * value is bound.
+ *
+ * The contract of a walk under `'partial'` (issue 17): no row is lost and
+ * none comes twice.
+ * - The cursor keeps, per failed shard, the position it had reached (its last
+ *   row returned, or "not started"); `missing` names these shards and
+ *   `complete` is false on every page while any is missing.
+ * - Each later page first reads every missing shard again from its own
+ *   position up to the previous page's boundary (the cursor's key). Those rows
+ *   sort before rows already returned, so they cannot be merged in order:
+ *   they come in `late`, sorted among themselves, at most about `limit` per
+ *   page. After a page with fewer than `limit` rows the main order is over,
+ *   and late rows may sort anywhere after their shard's position. A shard whose late rows are all out rejoins the main merge on the
+ *   same page, and `complete` turns true on the page where the last missing
+ *   shard caught up. `rows` stays in strict total order across the walk.
+ * - When the main order has run out but shards are still missing,
+ *   `nextCursor` is given only while a missing shard answers (its late rows
+ *   keep coming); when every missing shard failed again on this page,
+ *   `nextCursor` is undefined and `resumeCursor` lets the caller retry later,
+ *   so a loop on `nextCursor` ends even when a host stays down.
  */
 import { createHash } from 'node:crypto'
 import pLimit from 'p-limit'
@@ -26,7 +46,8 @@ import type { ShardPlacement } from '../config/schema.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { qualified, quoteIdent } from '../runtime/mysql.js'
 import { LOGICAL_SHARDS, shardOfKey, type Dimension } from './shard-function.js'
-import { compareKeys, decodeCursor, encodeCursor, keysetPredicate, orderByClause } from './keyset.js'
+import { compareKeys, keysetPredicate, orderByClause } from './keyset.js'
+import { decodeWalk, encodeWalk } from './scatter-cursor.js'
 import { MinHeap } from './merge.js'
 import { readShard, isServerTimeout, ShardReadStopped } from './shard-query.js'
 import { checkColumn, shardColumns } from './shard-columns.js'
@@ -43,7 +64,7 @@ export interface ScatterQuery {
   /** Columns to return (default all). The order columns are always returned too. */
   readonly columns?: readonly string[]
   readonly where?: readonly ScatterFilter[]
-  /** Integer, decimal, float or temporal NOT NULL columns. The primary key is appended when absent, making the order total. Default: primary key ascending. */
+  /** Integer, decimal, DOUBLE or temporal NOT NULL columns (FLOAT is refused: its printed value cannot resume a page). The primary key is appended when absent, making the order total. Default: primary key ascending. */
   readonly orderBy?: readonly ScatterOrder[]
   /** Row cap, 1..10000. */
   readonly limit: number
@@ -71,13 +92,31 @@ export interface FailedShard {
 }
 
 export interface ScatterResult {
+  /** This page's rows, in the query's total order, each after every row of the earlier pages' `rows`. */
   readonly rows: Record<string, unknown>[]
-  /** Pass as `after` for the next page; undefined when every queried shard is exhausted. */
+  /**
+   * Rows of shards that had failed on an earlier page, read again from where they stopped. Each sorts at or
+   * before the previous page's boundary, so it cannot join `rows`; sorted among themselves. Empty unless an
+   * earlier page said `complete: false`.
+   */
+  readonly late: Record<string, unknown>[]
+  /** Pass as `after` for the next page; undefined when the walk is done or every missing shard failed again. */
   readonly nextCursor: string | undefined
+  /** Set when `nextCursor` is undefined but shards are still `missing`: pass as `after` later to read them again. */
+  readonly resumeCursor?: string
+  /** Shards read on this page. */
   readonly shardsQueried: number
+  /** Shards that failed on this page (policy 'partial'). */
   readonly failedShards: FailedShard[]
-  /** False when a shard failed under `onShardFailure: 'partial'`: rows may be missing. */
+  /** Shards (ascending) some of whose rows up to this page's boundary have not been returned yet. */
+  readonly missing: number[]
+  /** True when no shard is `missing`: every row up to this page's last has been returned, exactly once. */
   readonly complete: boolean
+}
+
+/** @internal A test seam: awaited before each shard read, so a test can break a shard's table for real at a chosen read. */
+export interface ScatterHooks {
+  readonly beforeRead?: (shard: number, phase: 'late' | 'main') => void | Promise<void>
 }
 
 type Row = Record<string, unknown>
@@ -90,6 +129,8 @@ interface Reader {
   exhausted: boolean
   /** Key of the last row fetched from this shard. */
   last: readonly unknown[] | undefined
+  /** Key of the last row taken from this shard into the page; undefined when none was. */
+  taken: readonly unknown[] | undefined
 }
 
 function intOption(v: number | undefined, name: string, min: number, max: number, dflt: number): number {
@@ -103,8 +144,8 @@ function fingerprint(parts: unknown): string {
   return createHash('sha256').update(json).digest('base64url').slice(0, 16)
 }
 
-function shardError(err: unknown, r: Reader): ShardkitError {
-  const { shard, host, dimension } = r.p
+function shardError(err: unknown, p: ShardPlacement): ShardkitError {
+  const { shard, host, dimension } = p
   const details = { dimension, shard, host }
   // Our own errors (a closed runtime, an unknown host) keep their code.
   if (err instanceof ShardkitError) return err
@@ -117,7 +158,7 @@ function shardError(err: unknown, r: Reader): ShardkitError {
 }
 
 /** Runs a validated query over the given logical shards. */
-async function run(rt: Runtime, q: ScatterQuery, shards: readonly number[], routedBy: readonly ScatterFilter[]): Promise<ScatterResult> {
+async function run(rt: Runtime, q: ScatterQuery, shards: readonly number[], routedBy: readonly ScatterFilter[], hooks: ScatterHooks = {}): Promise<ScatterResult> {
   if (q.limit === undefined) throw usage('limit', `is required: the most rows to return, 1 to ${SCATTER_MAX_LIMIT}`)
   const limit = intOption(q.limit, 'limit', 1, SCATTER_MAX_LIMIT, 0)
   const concurrency = intOption(q.concurrency, 'concurrency', 1, 64, SCATTER_DEFAULTS.concurrency)
@@ -136,67 +177,120 @@ async function run(rt: Runtime, q: ScatterQuery, shards: readonly number[], rout
   const selected = new Set((q.columns ?? [...cols.keys()]).map((c, i) => checkColumn(cols, c, `columns[${i}]`).name))
   for (const o of order) selected.add(o.column)
   const fp = fingerprint({ d: q.dimension, s: shards.length === LOGICAL_SHARDS ? 'all' : shards, w: where, o: order.map((o) => [o.column, o.direction]) })
-  const after = q.after === undefined ? undefined : decodeCursor(q.after, fp, order)
+  const state = q.after === undefined ? { after: undefined, ended: false, lagging: new Map() } : decodeWalk(q.after, fp, order, shards)
+  const boundary = state.after
 
   const selectList = [...selected].map(quoteIdent).join(', ')
   const orderSql = orderByClause(order)
   const keyOf = (row: Row) => order.map((o) => row[o.column])
+  const placement = (shard: number) => rt.config.dimensions[q.dimension].shards[shard]!
   const failed: FailedShard[] = []
-  const readers: Reader[] = shards.map((s) => ({
-    p: rt.config.dimensions[q.dimension].shards[s]!,
-    buf: [],
-    pos: 0,
-    // About twice a shard's fair share of the page, plus slack; grows x4 for shards that run dry.
-    page: Math.min(limit + 1, Math.ceil(limit / shards.length) * 2 + 8),
-    exhausted: false,
-    last: after,
-  }))
-  let taken = 0
+  const queried = new Set<number>()
+  /** Shards still owing rows, each at its position; grows when a shard fails, shrinks when one catches up. */
+  const lagging = new Map<number, readonly unknown[] | undefined>(state.lagging)
+  const gate = pLimit(concurrency)
+  const all = async (tasks: (() => Promise<void>)[]) => {
+    try {
+      await Promise.all(tasks.map((t) => gate(t)))
+    } catch (err) {
+      gate.clearQueue()
+      throw err
+    }
+  }
 
-  /** Fetches the reader's next page; false when the shard failed and the policy is partial. */
-  const fetch = async (r: Reader): Promise<boolean> => {
+  /** One bounded read after `from` (and at or before `upTo`); undefined when the shard failed and the policy is partial. */
+  const read = async (p: ShardPlacement, phase: 'late' | 'main', from: readonly unknown[] | undefined, upTo: readonly unknown[] | undefined, n: number): Promise<Row[] | undefined> => {
     const conds = [...filters.sql]
     const params = [...filters.params]
-    if (r.last !== undefined) {
-      const ks = keysetPredicate(order, r.last)
+    if (from !== undefined) {
+      const ks = keysetPredicate(order, from)
       conds.push(ks.sql)
       params.push(...ks.params)
     }
+    if (upTo !== undefined) {
+      // NOT (after upTo): the order columns are NOT NULL, so this is exactly "at or before upTo".
+      const ks = keysetPredicate(order, upTo)
+      conds.push(`NOT ${ks.sql}`)
+      params.push(...ks.params)
+    }
+    const sql = `SELECT ${selectList} FROM ${qualified(p.database, p.table)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY ${orderSql} LIMIT ${n}`
+    queried.add(p.shard)
+    try {
+      await hooks.beforeRead?.(p.shard, phase)
+      return (await readShard({ pool: rt.host(p.host), sql, params, timeoutMs, signal: q.signal })) as RowDataPacket[] as Row[]
+    } catch (err) {
+      const e = shardError(err, p)
+      if (policy === 'fail' || (e.code !== 'SHARD_TIMEOUT' && e.code !== 'SHARD_FAILED')) throw e
+      failed.push({ shard: p.shard, host: p.host, code: e.code as FailedShard['code'], reason: redactText(String((err as Error)?.message ?? err)) })
+      return undefined
+    }
+  }
+
+  // 1. Shards that failed earlier, read again from their own positions up to the boundary already passed.
+  const late: Row[] = []
+  if (!state.ended && boundary === undefined) {
+    lagging.clear() // nothing has been passed yet: they simply take part in the main merge
+  } else if (lagging.size > 0) {
+    const share = Math.max(1, Math.ceil(limit / lagging.size))
+    await all(
+      [...lagging].map(([shard, pos]) => async () => {
+        const got = await read(placement(shard), 'late', pos, state.ended ? undefined : boundary, share)
+        if (got === undefined) return
+        late.push(...got)
+        // Fewer than asked: every row it owed is out; it rejoins the main merge at the boundary.
+        if (got.length < share) lagging.delete(shard)
+        else lagging.set(shard, keyOf(got[got.length - 1]!))
+      }),
+    )
+    late.sort((a, b) => compareKeys(order, keyOf(a), keyOf(b)))
+  }
+
+  // 2. The main merge over every shard that is not lagging, after the boundary.
+  const readers: Reader[] = state.ended
+    ? []
+    : shards
+        .filter((s) => !lagging.has(s))
+        .map((s) => ({
+          p: placement(s),
+          buf: [],
+          pos: 0,
+          // About twice a shard's fair share of the page, plus slack; grows x4 for shards that run dry.
+          page: Math.min(limit + 1, Math.ceil(limit / shards.length) * 2 + 8),
+          exhausted: false,
+          last: boundary,
+          taken: undefined,
+        }))
+  let taken = 0
+
+  /** Fetches the reader's next page; false when the shard failed (it now lags at the last row it gave). */
+  const fetch = async (r: Reader): Promise<boolean> => {
     // Never fetch more than the rows still missing (+1 to learn whether the shard has more).
     const n = Math.min(r.page, limit - taken + 1)
-    const sql = `SELECT ${selectList} FROM ${qualified(r.p.database, r.p.table)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY ${orderSql} LIMIT ${n}`
-    try {
-      const rows = (await readShard({ pool: rt.host(r.p.host), sql, params, timeoutMs, signal: q.signal })) as RowDataPacket[] as Row[]
-      r.buf = rows
-      r.pos = 0
-      r.exhausted = rows.length < n
-      if (rows.length > 0) r.last = keyOf(rows[rows.length - 1]!)
-      r.page = Math.min(limit + 1, r.page * 4)
-      return true
-    } catch (err) {
-      const e = shardError(err, r)
-      if (policy === 'fail' || (e.code !== 'SHARD_TIMEOUT' && e.code !== 'SHARD_FAILED')) throw e
-      failed.push({ shard: r.p.shard, host: r.p.host, code: e.code as FailedShard['code'], reason: redactText(String((err as Error)?.message ?? err)) })
+    const rows = await read(r.p, 'main', r.last, undefined, n)
+    if (rows === undefined) {
+      lagging.set(r.p.shard, r.taken ?? boundary)
       r.buf = []
       r.exhausted = true
       return false
     }
+    r.buf = rows
+    r.pos = 0
+    r.exhausted = rows.length < n
+    if (rows.length > 0) r.last = keyOf(rows[rows.length - 1]!)
+    r.page = Math.min(limit + 1, r.page * 4)
+    return true
   }
 
-  const gate = pLimit(concurrency)
-  try {
-    await Promise.all(readers.map((r) => gate(() => fetch(r))))
-  } catch (err) {
-    gate.clearQueue()
-    throw err
-  }
+  await all(readers.map((r) => async () => void (await fetch(r))))
 
   const heap = new MinHeap<Reader>((a, b) => compareKeys(order, keyOf(a.buf[a.pos]!), keyOf(b.buf[b.pos]!)))
   for (const r of readers) if (r.buf.length > 0) heap.push(r)
   const rows: Row[] = []
   while (rows.length < limit && heap.size > 0) {
     const r = heap.pop()!
-    rows.push(r.buf[r.pos++]!)
+    const row = r.buf[r.pos++]!
+    rows.push(row)
+    r.taken = keyOf(row)
     taken = rows.length
     if (r.pos < r.buf.length) heap.push(r)
     else {
@@ -205,13 +299,22 @@ async function run(rt: Runtime, q: ScatterQuery, shards: readonly number[], rout
       if (!r.exhausted && rows.length < limit && (await fetch(r)) && r.buf.length > 0) heap.push(r)
     }
   }
-  const more = readers.some((r) => r.pos < r.buf.length || !r.exhausted)
+  const mainMore = rows.length === limit && readers.some((r) => r.pos < r.buf.length || !r.exhausted)
+  const last = rows.length > 0 ? keyOf(rows[rows.length - 1]!) : boundary
+  const failedNow = new Set(failed.map((f) => f.shard))
+  // Past the main order's end, go on only while a missing shard answers: a loop on nextCursor must end when a host stays down.
+  // "Ended" only after a short page, so a caller can tell which late rows may sort past the last boundary.
+  const cursor = lagging.size > 0 || mainMore ? encodeWalk(fp, { after: last, ended: state.ended || rows.length < limit, lagging }) : undefined
+  const goOn = mainMore || [...lagging.keys()].some((s) => !failedNow.has(s))
   return {
     rows,
-    nextCursor: rows.length === limit && more ? encodeCursor(fp, keyOf(rows[rows.length - 1]!)) : undefined,
-    shardsQueried: readers.length,
+    late,
+    nextCursor: goOn ? cursor : undefined,
+    ...(!goOn && cursor !== undefined ? { resumeCursor: cursor } : {}),
+    shardsQueried: queried.size,
     failedShards: failed.sort((a, b) => a.shard - b.shard),
-    complete: failed.length === 0,
+    missing: [...lagging.keys()].sort((a, b) => a - b),
+    complete: lagging.size === 0,
   }
 }
 
@@ -225,12 +328,17 @@ async function run(rt: Runtime, q: ScatterQuery, shards: readonly number[], rout
  * const next = await scatter(rt, { ...sameOptions, after: page.nextCursor })
  */
 export function scatter(rt: Runtime, opts: ScatterOptions): Promise<ScatterResult> {
+  return scatterWithHooks(rt, opts, {})
+}
+
+/** @internal {@link scatter} with a test seam (not exported from the package). */
+export function scatterWithHooks(rt: Runtime, opts: ScatterOptions, hooks: ScatterHooks): Promise<ScatterResult> {
   return (async () => {
     if ((opts as { explicit?: unknown })?.explicit !== true) {
       throw new ShardkitError('SCATTER_REFUSED', `a query over all ${LOGICAL_SHARDS} shards was refused: pass explicit: true to scatter, or give a user or merchant id (queryOrders) to read one shard`, { dimension: String(opts?.dimension) })
     }
     if (opts.dimension !== 'user' && opts.dimension !== 'merchant') throw usage('dimension', 'must be "user" or "merchant"')
-    return run(rt, opts, Array.from({ length: LOGICAL_SHARDS }, (_, i) => i), [])
+    return run(rt, opts, Array.from({ length: LOGICAL_SHARDS }, (_, i) => i), [], hooks)
   })()
 }
 
