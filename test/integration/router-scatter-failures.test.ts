@@ -236,7 +236,7 @@ describe("scatter with onShardFailure: 'partial' under shard failures (issue 17)
               const result = await scatterWithHooks(rt, { ...base, after }, hooks)
               for (const s of [...away]) if (resumed || s !== downShard || n < down!.from) await bringBack(s)
               pages.push({ result, resumed })
-              lateRows += result.late.length
+              lateRows += result.late?.length ?? 0
               if (pages.length > 400) throw new Error('the walk did not end within 400 pages')
               after = result.nextCursor
               if (after === undefined && result.resumeCursor !== undefined) {
