@@ -5,22 +5,29 @@
  *
  * Only column kinds whose server order can be reproduced exactly in Node may
  * be sorted on: integers (BIGINTs arrive as decimal strings), DECIMAL
- * (strings, compared digit by digit), FLOAT/DOUBLE, and temporal columns
- * (the pools return dates as the server's fixed-width strings). Text columns
- * sort by collation (case- and accent-insensitive), which Node cannot mirror,
- * so a cross-shard merge on them would interleave rows wrongly.
+ * (strings, compared digit by digit), DOUBLE, and temporal columns (the
+ * pools return dates as the server's fixed-width strings). Text columns sort
+ * by collation (case- and accent-insensitive), which Node cannot mirror, so a
+ * cross-shard merge on them would interleave rows wrongly.
+ *
+ * FLOAT (single precision; also REAL under `REAL_AS_FLOAT`, which
+ * information_schema reports as `float`) is its own kind, `float32`, and may
+ * not be sorted on: the server prints a FLOAT to about 6 digits, so a cursor
+ * carries `0.1` while the stored value is 0.10000000149011612, and
+ * `score > 0.1` matches the cursor's own row again: the walk loops (issue 17).
+ * DOUBLE prints every digit it needs to round-trip, so its cursors are exact.
  */
 import { ShardkitError } from '../errors.js'
 import { quoteIdent } from '../runtime/mysql.js'
 
-/** How a column's values compare. `other` columns can be selected and filtered, not sorted on. */
-export type SortKind = 'int' | 'decimal' | 'float' | 'temporal' | 'other'
+/** How a column's values compare. `other` and `float32` columns can be selected and filtered, not sorted on. */
+export type SortKind = 'int' | 'decimal' | 'float' | 'float32' | 'temporal' | 'other'
 
 /** One column of a total order, validated against the table. */
 export interface SortColumn {
   readonly column: string
   readonly direction: 'asc' | 'desc'
-  readonly kind: Exclude<SortKind, 'other'>
+  readonly kind: Exclude<SortKind, 'other' | 'float32'>
 }
 
 const INT_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint'])
@@ -31,7 +38,9 @@ export function sortKindOf(dataType: string): SortKind {
   const t = dataType.toLowerCase()
   if (INT_TYPES.has(t)) return 'int'
   if (t === 'decimal' || t === 'numeric') return 'decimal'
-  if (t === 'float' || t === 'double' || t === 'real') return 'float'
+  // information_schema says `float` for FLOAT, FLOAT(p<=24) and REAL under REAL_AS_FLOAT; `double` otherwise.
+  if (t === 'float') return 'float32'
+  if (t === 'double' || t === 'real') return 'float'
   if (TEMPORAL_TYPES.has(t)) return 'temporal'
   return 'other'
 }
@@ -140,7 +149,8 @@ export function encodeCursor(fingerprint: string, key: readonly unknown[]): stri
   return Buffer.from(JSON.stringify(body), 'utf8').toString('base64url')
 }
 
-function badCursor(why: string): ShardkitError {
+/** `USAGE` naming `after`, saying why the cursor was not taken. */
+export function badCursor(why: string): ShardkitError {
   return new ShardkitError('USAGE', `option "after" is not a cursor of this query (${why}); pass the nextCursor returned by the same query, or omit "after" to start from the beginning`, { argument: 'after' })
 }
 
@@ -158,8 +168,17 @@ export function decodeCursor(cursor: string, fingerprint: string, order: readonl
   }
   if (body === null || typeof body !== 'object' || body.v !== 1 || !Array.isArray(body.k)) throw badCursor('not readable')
   if (body.f !== fingerprint) throw badCursor('it was made for another dimension, filter or order')
-  if (body.k.length !== order.length) throw badCursor('wrong number of key values')
-  body.k.forEach((v, i) => {
+  return checkKey(order, body.k, 'key')
+}
+
+/**
+ * Checks a key read from a cursor: one value per order column, each of the form its column's kind takes.
+ * @throws ShardkitError `USAGE` naming `after`
+ */
+export function checkKey(order: readonly SortColumn[], k: unknown, what: string): unknown[] {
+  if (!Array.isArray(k)) throw badCursor('not readable')
+  if (k.length !== order.length) throw badCursor(`wrong number of ${what} values`)
+  k.forEach((v: unknown, i) => {
     const kind = order[i]!.kind
     const ok =
       kind === 'int'
@@ -169,7 +188,7 @@ export function decodeCursor(cursor: string, fingerprint: string, order: readonl
           : kind === 'float'
             ? typeof v === 'number' && Number.isFinite(v)
             : typeof v === 'string' || (typeof v === 'number' && Number.isSafeInteger(v))
-    if (!ok) throw badCursor(`key value ${i + 1} does not fit column ${order[i]!.column}`)
+    if (!ok) throw badCursor(`${what} value ${i + 1} does not fit column ${order[i]!.column}`)
   })
-  return body.k as unknown[]
+  return k as unknown[]
 }

@@ -66,7 +66,13 @@ export function buildOrder(cols: ShardColumns, orderBy: readonly ScatterOrder[],
     if (seen.has(col.name)) throw usage(`${arg}.column`, `names column "${col.name}" twice`)
     const direction = o.direction ?? 'asc'
     if (direction !== 'asc' && direction !== 'desc') throw usage(`${arg}.direction`, 'must be "asc" or "desc"')
-    if (col.kind === 'other') throw usage(`${arg}.column`, `names column "${col.name}", which cannot be merged across shards in the server's order; order by integer, decimal, float or date/time columns`)
+    if (col.kind === 'other') throw usage(`${arg}.column`, `names column "${col.name}", which cannot be merged across shards in the server's order; order by integer, decimal, double or date/time columns`)
+    if (col.kind === 'float32') {
+      throw usage(
+        `${arg}.column`,
+        `names column "${col.name}", a FLOAT, which cannot be paginated: the server prints a FLOAT to about 6 digits, so the cursor would not name the row exactly and pages would repeat rows; change the column to DOUBLE (ALTER TABLE ... MODIFY \`${col.name}\` DOUBLE NOT NULL keeps every value exactly) or DECIMAL, or order by another column and filter on this one`,
+      )
+    }
     if (col.nullable) throw usage(`${arg}.column`, `names column "${col.name}", which is nullable; keyset pagination needs NOT NULL order columns`)
     seen.add(col.name)
     order.push({ column: col.name, direction, kind: col.kind })
