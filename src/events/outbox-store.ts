@@ -45,7 +45,12 @@ export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number
      FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
     [limit],
   )
-  return rows.map((r) => ({
+  return rows.map(rowOf)
+}
+
+/** An outbox row as read (columns id, event_id, order_id, user_id, merchant_id, type, version, stage_version, occurred). */
+export function rowOf(r: RowDataPacket): OutboxRow {
+  return {
     id: String(r.id),
     stageVersion: Number(r.stage_version),
     event: {
@@ -58,7 +63,7 @@ export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number
       // DATE_FORMAT's %f has 6 digits; the wire format has milliseconds.
       occurredAt: String(r.occurred).replace(/\.(\d{3})\d{3}Z$/, '.$1Z'),
     },
-  }))
+  }
 }
 
 /**
@@ -81,12 +86,13 @@ export async function readToken(rt: Runtime, p: PrimaryDatabase): Promise<number
   return rows[0] ? Number(rows[0].token) : 0
 }
 
-/** Deletes published rows older than `retentionMs`, `chunk` at a time; returns how many. */
+/** Deletes published rows older than `retentionMs`, `chunk` at a time, except rows still held for a target (outbox-retry.ts); returns how many. */
 export async function prunePublished(rt: Runtime, p: PrimaryDatabase, retentionMs: number, chunk = 5_000): Promise<number> {
   let total = 0
   for (;;) {
     const [r] = await poolFor(rt, p.host).query<ResultSetHeader>(
-      `DELETE FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NOT NULL AND published_at < NOW(3) - INTERVAL ? MICROSECOND LIMIT ?`,
+      `DELETE FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NOT NULL AND published_at < NOW(3) - INTERVAL ? MICROSECOND
+       AND NOT EXISTS (SELECT 1 FROM ${qualified(p.database, 'shardkit_outbox_retry')} h WHERE h.outbox_id = ${qualified(p.database, OUTBOX_TABLE)}.id) LIMIT ?`,
       [retentionMs * 1000, chunk],
     )
     total += r.affectedRows

@@ -8,13 +8,23 @@
  * - One active relay per outbox (relay-lease.ts); standbys poll for the lease.
  * - Per order, an event is published only after the previous event of the
  *   same order was confirmed (relay-publish.ts); a retry never overtakes.
- * - A returned (unroutable) event is confirmed by the broker too: it is not
- *   counted as sent, stays unpublished and is retried with backoff; `stats()`
- *   and `shardctl events status` report it.
- * - A nack (a queue at its `x-max-length` with reject-publish) or a broker
- *   that is down: backoff up to `maxBackoffMs`, retry; never dropped.
+ * - Targets: with `services`, each event goes to the queue of its partition
+ *   of every service (`<service>.order-events.<NN>`), one publish per queue
+ *   through the default exchange, so the broker answers for each queue alone;
+ *   without, to the topic exchange (one publish; the broker's bindings fan out).
+ * - Back-pressure: a target that refuses an event (a nack: the queue is at its
+ *   `x-max-length` with reject-publish; or returned: unbound / no such queue)
+ *   gets it later from the retry table (outbox-retry.ts); the outbox row is
+ *   handed off (marked) so the outbox head moves on and no other partition or
+ *   service waits. Retries go to the refusing target alone, in order per order,
+ *   with backoff per target up to `maxBackoffMs`. Through the exchange (no
+ *   `services`) a nack cannot say which queue refused, so its retry reaches the
+ *   queues that took it too (duplicates their dedupe drops): give `services`.
+ * - A timeout or a broker that is down: the row stays unpublished, backoff up
+ *   to `maxBackoffMs`, retry; never dropped.
  * - Across a write flip the barrier in outbox-store.ts holds the new
- *   primary's events until the old primary's are published.
+ *   primary's events until the old primary's are published or handed off;
+ *   an order's events held on the old side hold its new events for that target.
  */
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -25,8 +35,11 @@ import type { Runtime } from '../runtime/runtime.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { primaryDatabases, type PrimaryDatabase } from '../dualwrite/placement.js'
 import { createConfirmingPublisher, openEventConnection, type ConfirmingPublisher } from './amqp.js'
-import { checkBarrier, markPublished, prunePublished, readPending, readToken } from './outbox-store.js'
-import { codeOf, publishBatch } from './relay-publish.js'
+import { checkBarrier, prunePublished, readPending, type OutboxRow } from './outbox-store.js'
+import { codeOf, publishBatch, publishHeld } from './relay-publish.js'
+import { countAttempt, handOff, heldKeys, heldTargets, holdKey, readHeld, releaseHeld } from './outbox-retry.js'
+import { conventionalQueues } from './status.js'
+import { partitionOfUser } from './message.js'
 import { acquireRelayLease, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
 import { sleep } from '../runtime/sleep.js'
 
@@ -52,6 +65,12 @@ export interface OutboxRelayOptions {
   readonly pruneEveryMs?: number
   /** Only these outboxes (primary names); default all primary databases. */
   readonly outboxes?: readonly string[]
+  /**
+   * The consuming services: each event goes to `<service>.order-events.<NN>` of
+   * each, per queue, and a full queue holds back only its own events. Default
+   * none: publish to the exchange (a nack's retry then reaches every bound queue).
+   */
+  readonly services?: readonly string[]
   /** The lease holder name (default host-pid-random). */
   readonly holder?: string
   readonly logger?: Logger
@@ -67,6 +86,12 @@ export interface OutboxRelayStats {
   unroutable: number
   /** Nacks, timeouts and broken connections. */
   failed: number
+  /** Nacks alone (a target queue at its cap). */
+  nacked: number
+  /** Events owed to a target that refused them, as last counted (retry table of this outbox). */
+  owed: number
+  /** Held events a target confirmed later. */
+  retried: number
   lastError: string | null
   /** Set while the barrier holds this outbox's rows back. */
   waitingOn: { outbox: string; stageVersion: number } | null
@@ -81,11 +106,18 @@ export interface DrainResult {
   readonly published: number
   readonly unroutable: number
   readonly failed: number
-  /** Rows left unpublished (failures, barrier, or another holder). */
+  /** Events still owed to a target that refused them (the retry table), after the drain. */
+  readonly owed: number
+  /** Held events delivered during the drain. */
+  readonly retried: number
+  /** Published rows pruned (older than the retention). */
+  readonly pruned: number
+  /** Rows left unpublished or held (failures, a full queue, barrier, or another holder). */
   readonly blocked: boolean
 }
 
-type Pass = { published: number; unroutable: number; failed: number; read: number; waiting: boolean; lost: boolean }
+type Pass = { published: number; unroutable: number; failed: number; left: number; read: number; waiting: boolean; lost: boolean }
+type Retry = { delivered: number; held: number; lost: boolean }
 
 /**
  * The relay. `start()` runs a loop per outbox until `stop()`; `drain()`
@@ -103,7 +135,10 @@ export class OutboxRelay {
   private readonly pub: ConfirmingPublisher
   private readonly all: PrimaryDatabase[]
   private readonly mine: PrimaryDatabase[]
-  private readonly o: Required<Omit<OutboxRelayOptions, 'runtime' | 'connection' | 'outboxes' | 'logger'>>
+  private readonly o: Required<Omit<OutboxRelayOptions, 'runtime' | 'connection' | 'outboxes' | 'logger' | 'services'>>
+  private readonly services: readonly string[]
+  /** Per outbox and target: when the next retry may go (ms) and the current backoff. */
+  private readonly retryAt = new Map<string, { at: number; backoff: number }>()
   private readonly logger: Logger
   private readonly leases = new Map<string, RelayLease>()
   private readonly cleared = new Map<string, number>()
@@ -132,6 +167,10 @@ export class OutboxRelay {
       holder: opts.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     }
     this.logger = opts.logger ?? silentLogger
+    this.services = [...new Set(opts.services ?? [])]
+    for (const svc of this.services) {
+      if (!/^[A-Za-z0-9_.-]{1,200}$/.test(svc)) throw new ShardkitError('USAGE', `services: ${JSON.stringify(svc)} is not a service name (1-200 letters, digits, _ . -); queues are <service>.order-events.<NN>`, { argument: 'services' })
+    }
     this.all = primaryDatabases(this.rt.config)
     const wanted = opts.outboxes
     this.mine = wanted ? this.all.filter((p) => wanted.includes(p.name)) : this.all
@@ -143,7 +182,7 @@ export class OutboxRelay {
     this.conn = opts.connection ?? openEventConnection(cfg.url, { name: `shardkit-relay ${this.o.holder}`, onError: (err) => this.logger.warn({ code: codeOf(err) }, 'events relay: broker connection error; reconnecting') })
     this.pub = createConfirmingPublisher(this.conn, this.o.exchange)
     for (const p of this.mine) {
-      this.counters.set(p.name, { outbox: p.name, holding: false, token: null, published: 0, unroutable: 0, failed: 0, lastError: null, waitingOn: null, lastPublishAt: null })
+      this.counters.set(p.name, { outbox: p.name, holding: false, token: null, published: 0, unroutable: 0, failed: 0, nacked: 0, owed: 0, retried: 0, lastError: null, waitingOn: null, lastPublishAt: null })
     }
   }
 
@@ -173,23 +212,32 @@ export class OutboxRelay {
     for (const p of this.mine) {
       const lease = await acquireRelayLease(this.rt, p, this.o.holder, this.o.leaseTtlMs)
       if (!lease) {
-        out.push({ outbox: p.name, held: false, published: 0, unroutable: 0, failed: 0, blocked: true })
+        out.push({ outbox: p.name, held: false, published: 0, unroutable: 0, failed: 0, blocked: true, owed: 0, retried: 0, pruned: 0 })
         continue
       }
       this.setLease(p, lease)
-      let published = 0, unroutable = 0, failed = 0, blocked = false
+      let published = 0, unroutable = 0, failed = 0, blocked = false, retried = 0, held = 0, pruned = 0
       try {
         for (let i = 0; i < (opts.maxPasses ?? 1_000_000); i++) {
+          const q = await this.retry(p, lease, true)
+          retried += q.delivered
+          held = q.held
+          if (q.lost) { blocked = true; break }
           const r = await this.pass(p, lease)
           published += r.published; unroutable += r.unroutable; failed += r.failed
-          if (r.lost || r.waiting || r.failed > 0 || r.unroutable > 0) { blocked = true; break }
-          if (r.read === 0) break
+          if (r.lost || r.waiting || r.left > 0) { blocked = true; break }
+          if (r.read === 0 && q.delivered === 0) break
         }
+        if (!blocked) held = (await heldTargets(this.rt, p)).reduce((n, t) => n + t.count, 0)
+        this.counters.get(p.name)!.owed = held
+        if (held > 0) blocked = true
+        // --once runs prune too: a cron-style relay keeps the outbox bounded.
+        pruned = await prunePublished(this.rt, p, this.o.retentionMs)
       } finally {
         await releaseRelayLease(this.rt, lease)
         this.setLease(p, undefined)
       }
-      out.push({ outbox: p.name, held: true, published, unroutable, failed, blocked })
+      out.push({ outbox: p.name, held: true, published, unroutable, failed, blocked, owed: held, retried, pruned })
     }
     return out
   }
@@ -246,21 +294,21 @@ export class OutboxRelay {
         }
         // Never publish on a lease that may have expired while we were busy.
         if (Date.now() - renewedAt > (this.o.leaseTtlMs * 2) / 3) continue
-        const r = await this.pass(p, lease)
-        if (r.lost) {
+        const q = await this.retry(p, lease, false)
+        const r = q.lost ? undefined : await this.pass(p, lease)
+        if (!r || r.lost) {
           this.logger.warn({ outbox: p.name, token: lease.token }, 'events relay: a newer relay holds this outbox; standing by')
           this.setLease(p, undefined)
           continue
         }
-        if (r.failed > 0 || r.unroutable > 0) {
+        if (r.left > 0) {
           backoff = Math.min(this.o.maxBackoffMs, backoff === 0 ? 100 : backoff * 2)
           const s = this.counters.get(p.name)!
-          // Unroutable: no queue is bound for a partition; the events wait (in order) until one is.
-          this.logger.warn({ outbox: p.name, failed: r.failed, unroutable: r.unroutable, code: s.lastError, backoffMs: backoff }, 'events relay: publishes not confirmed; left unpublished, retrying')
+          this.logger.warn({ outbox: p.name, failed: r.failed, left: r.left, code: s.lastError, backoffMs: backoff }, 'events relay: publishes not confirmed; left unpublished, retrying')
           await sleep(backoff, signal)
         } else {
           backoff = 0
-          if (r.read === 0 || r.waiting) await sleep(this.o.idleMs, signal)
+          if ((r.read === 0 && q.delivered === 0) || r.waiting) await sleep(this.o.idleMs, signal)
         }
       } catch (err) {
         const s = this.counters.get(p.name)!
@@ -272,11 +320,88 @@ export class OutboxRelay {
     }
   }
 
-  /** One batch: read, barrier, publish (chained per order), mark the confirmed rows. */
+  /** The targets of a row: its partition's queue of each service, or '' (the exchange). */
+  private targetsOf = (row: OutboxRow): readonly string[] => {
+    if (this.services.length === 0) return ['']
+    const part = partitionOfUser(row.event.userId)
+    return this.services.map((svc) => conventionalQueues(svc)[part]!)
+  }
+
+  /**
+   * Holds of `orderIds` that come before events of stage version `sv`: this
+   * outbox's (all of them) and, across a flip, the other side's with a smaller
+   * stage version. Returns a test for (row, target).
+   * @throws the driver's error when an outbox does not answer (the pass fails and backs off: safe)
+   */
+  private async holdsBefore(p: PrimaryDatabase, orderIds: readonly string[]): Promise<(row: OutboxRow, target: string) => boolean> {
+    const ids = [...new Set(orderIds)]
+    const others = this.all.filter((o) => o.side !== p.side)
+    const [own, ...theirs] = await Promise.all([heldKeys(this.rt, p, ids), ...others.map((o) => heldKeys(this.rt, o, ids))])
+    return (row, target) => {
+      const k = holdKey(row.event.orderId, target)
+      if (own!.has(k)) return true
+      return theirs.some((m) => {
+        const sv = m.get(k)
+        return sv !== undefined && sv < row.stageVersion
+      })
+    }
+  }
+
+  /**
+   * Retries the held events of every target that is due (all of them when
+   * `now`), in outbox id order; a target that refuses again backs off.
+   */
+  private async retry(p: PrimaryDatabase, lease: RelayLease, now: boolean): Promise<Retry> {
+    const s = this.counters.get(p.name)!
+    const targets = await heldTargets(this.rt, p)
+    let held = targets.reduce((n, t) => n + t.count, 0)
+    s.owed = held
+    let delivered = 0
+    for (const t of targets) {
+      const key = `${p.name}\n${t.target}`
+      const due = this.retryAt.get(key)
+      if (!now && due && Date.now() < due.at) continue
+      const rows = await readHeld(this.rt, p, t.target, this.o.batchSize)
+      if (rows.length === 0) continue
+      // Across a flip: the other side's earlier holds of the order for this target go first.
+      const blocked = await this.otherSideHolds(p, rows, t.target)
+      const out = await publishHeld(this.pub, rows, t.target, { confirmTimeoutMs: this.o.confirmTimeoutMs, blocked })
+      if (out.delivered.length > 0) {
+        const n = await releaseHeld(this.rt, p, lease.token, t.target, out.delivered)
+        if (n === undefined) return { delivered, held, lost: true }
+        delivered += n
+        held -= n
+        s.retried += n
+        s.lastPublishAt = Date.now()
+      }
+      if (out.refusedId !== null) {
+        const backoff = Math.min(this.o.maxBackoffMs, due ? due.backoff * 2 : 100)
+        this.retryAt.set(key, { at: Date.now() + backoff, backoff })
+        s.lastError = out.lastError
+        await countAttempt(this.rt, p, t.target, out.refusedId)
+      } else this.retryAt.delete(key)
+    }
+    s.owed = held
+    return { delivered, held, lost: false }
+  }
+
+  /** A test for held rows of `target`: does the other side of a flip hold an earlier event of the order for it? */
+  private async otherSideHolds(p: PrimaryDatabase, rows: readonly OutboxRow[], target: string): Promise<(row: OutboxRow) => boolean> {
+    const ids = [...new Set(rows.map((r) => r.event.orderId))]
+    const others = this.all.filter((o) => o.side !== p.side)
+    const theirs = await Promise.all(others.map((o) => heldKeys(this.rt, o, ids)))
+    return (row) =>
+      theirs.some((m) => {
+        const sv = m.get(holdKey(row.event.orderId, target))
+        return sv !== undefined && sv < row.stageVersion
+      })
+  }
+
+  /** One batch: read, barrier, publish (chained per order) to each target, hand off the settled rows (mark, and hold the refused). */
   private async pass(p: PrimaryDatabase, lease: RelayLease): Promise<Pass> {
     const s = this.counters.get(p.name)!
     let rows = await readPending(this.rt, p, this.o.batchSize)
-    const res: Pass = { published: 0, unroutable: 0, failed: 0, read: rows.length, waiting: false, lost: false }
+    const res: Pass = { published: 0, unroutable: 0, failed: 0, left: 0, read: rows.length, waiting: false, lost: false }
     if (rows.length === 0) return res
     const top = rows[rows.length - 1]!.stageVersion
     if (top > (this.cleared.get(p.name) ?? -1)) {
@@ -291,17 +416,24 @@ export class OutboxRelay {
         return res
       }
     } else s.waitingOn = null
-    const out = await publishBatch(this.pub, rows, this.o.confirmTimeoutMs)
+    const heldBefore = await this.holdsBefore(p, rows.map((r) => r.event.orderId))
+    const out = await publishBatch(this.pub, rows, { confirmTimeoutMs: this.o.confirmTimeoutMs, targetsOf: this.targetsOf, heldBefore })
     res.unroutable = out.unroutable
-    res.failed = out.failed
+    res.failed = out.failed + out.nacked
+    res.left = out.left
     s.unroutable += out.unroutable
-    s.failed += out.failed
+    s.failed += out.failed + out.nacked
+    s.nacked += out.nacked
     if (out.lastError) s.lastError = out.lastError
-    const ok = out.confirmed
+    const ok = out.handedOff
     await phase('events.published-before-mark', { outbox: p.name, holder: this.o.holder, count: ok.length })
     if (ok.length > 0) {
-      const marked = await markPublished(this.rt, p, lease.token, ok)
-      if (marked < ok.length && (await readToken(this.rt, p)) !== lease.token) res.lost = true
+      const marked = await handOff(this.rt, p, lease.token, out.held, ok)
+      if (marked === undefined) {
+        res.lost = true
+        return res
+      }
+      s.owed += out.held.length
       res.published = marked
       s.published += marked
       if (marked > 0) s.lastPublishAt = Date.now()
