@@ -6,6 +6,11 @@
  * marks rows published joins that row: a relay that lost its lease (paused,
  * partitioned) cannot mark anything once a newer holder stamped, so the two
  * never both advance one outbox. Standbys poll and take the row once it expired.
+ *
+ * The new token is max(lease counter, token stamped in the outbox) + 1: the
+ * stamp only rises, so a control table that was reset (restored, recreated)
+ * cannot hand out a token below it, which every mark would refuse while each
+ * pass published its batch again.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import type { Runtime } from '../runtime/runtime.js'
@@ -46,10 +51,11 @@ function leaseTable(rt: Runtime): string {
 export async function acquireRelayLease(rt: Runtime, p: PrimaryDatabase, holder: string, ttlMs: number): Promise<RelayLease | undefined> {
   const pool = rt.control()
   await pool.query(`INSERT IGNORE INTO ${leaseTable(rt)} (outbox) VALUES (?)`, [p.name])
+  const stamped = await stampedToken(rt, p)
   const [r] = await pool.query<ResultSetHeader>(
-    `UPDATE ${leaseTable(rt)} SET holder = ?, token = token + 1, expires_at = NOW(3) + INTERVAL ? MICROSECOND, acquired_at = NOW(3), renewed_at = NOW(3)
+    `UPDATE ${leaseTable(rt)} SET holder = ?, token = GREATEST(token, ?) + 1, expires_at = NOW(3) + INTERVAL ? MICROSECOND, acquired_at = NOW(3), renewed_at = NOW(3)
      WHERE outbox = ? AND (expires_at < NOW(3) OR holder = ? OR holder = '')`,
-    [holder, ttlMs * 1000, p.name, holder],
+    [holder, stamped, ttlMs * 1000, p.name, holder],
   )
   if (r.affectedRows !== 1) return undefined
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT token FROM ${leaseTable(rt)} WHERE outbox = ? AND holder = ?`, [p.name, holder])
@@ -62,6 +68,12 @@ export async function acquireRelayLease(rt: Runtime, p: PrimaryDatabase, holder:
     [token, holder],
   )
   return { outbox: p.name, holder, token }
+}
+
+/** The token stamped in the outbox database (0 when none yet). */
+async function stampedToken(rt: Runtime, p: PrimaryDatabase): Promise<number> {
+  const [rows] = await poolFor(rt, p.host).query<RowDataPacket[]>(`SELECT token FROM ${qualified(p.database, RELAY_TOKEN_TABLE)} WHERE id = 1`)
+  return rows[0] ? Number(rows[0].token) : 0
 }
 
 /** Extends a held lease; false when it was lost (expired and taken). */
