@@ -28,6 +28,7 @@ import { poolFor } from '../dualwrite/connections.js'
 import type { PrimaryDatabase } from '../dualwrite/placement.js'
 import { OUTBOX_TABLE, RELAY_TOKEN_TABLE } from './outbox.js'
 import type { OrderEvent, OrderEventType } from './message.js'
+import { LOGICAL_SHARDS } from '../router/shard-function.js'
 
 /** One unpublished outbox row. */
 export interface OutboxRow {
@@ -38,12 +39,18 @@ export interface OutboxRow {
 
 const ISO = `DATE_FORMAT(occurred_at, '%Y-%m-%dT%H:%i:%s.%fZ')`
 
-/** The first `limit` unpublished rows in id order. */
-export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number): Promise<OutboxRow[]> {
+/**
+ * The first `limit` unpublished rows in id order; `skipShards`: leave out the
+ * rows of these logical user shards (their counterpart outbox is unreachable,
+ * relay-counterparts.ts). All events of an order share its user's shard, so
+ * skipping a shard skips whole orders and never reorders one.
+ */
+export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number, skipShards: readonly number[] = []): Promise<OutboxRow[]> {
+  const skip = skipShards.length > 0 ? `AND MOD(user_id, ${LOGICAL_SHARDS}) NOT IN (?)` : ''
   const [rows] = await poolFor(rt, p.host).query<RowDataPacket[]>(
     `SELECT id, event_id, order_id, user_id, merchant_id, type, version, stage_version, ${ISO} AS occurred
-     FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
-    [limit],
+     FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NULL ${skip} ORDER BY id LIMIT ?`,
+    skipShards.length > 0 ? [skipShards, limit] : [limit],
   )
   return rows.map(rowOf)
 }

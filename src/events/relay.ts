@@ -35,9 +35,10 @@ import type { Runtime } from '../runtime/runtime.js'
 import { phase } from '../runtime/phase-hooks.js'
 import { primaryDatabases, type PrimaryDatabase } from '../dualwrite/placement.js'
 import { createConfirmingPublisher, openEventConnection, type ConfirmingPublisher } from './amqp.js'
-import { checkBarrier, prunePublished, readPending, type OutboxRow } from './outbox-store.js'
+import { prunePublished, readPending, type OutboxRow } from './outbox-store.js'
+import { Counterparts } from './relay-counterparts.js'
 import { codeOf, publishBatch, publishHeld } from './relay-publish.js'
-import { countAttempt, handOff, heldKeys, heldTargets, holdKey, readHeld, releaseHeld } from './outbox-retry.js'
+import { countAttempt, handOff, heldKeys, heldTargets, readHeld, releaseHeld } from './outbox-retry.js'
 import { conventionalQueues } from './status.js'
 import { partitionOfUser } from './message.js'
 import { acquireRelayLease, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
@@ -95,6 +96,8 @@ export interface OutboxRelayStats {
   lastError: string | null
   /** Set while the barrier holds this outbox's rows back. */
   waitingOn: { outbox: string; stageVersion: number } | null
+  /** Outboxes of the other side that did not answer: their orders' events wait (retried with backoff), the rest go on. */
+  skipping: string[]
   lastPublishAt: number | null
 }
 
@@ -141,7 +144,7 @@ export class OutboxRelay {
   private readonly retryAt = new Map<string, { at: number; backoff: number }>()
   private readonly logger: Logger
   private readonly leases = new Map<string, RelayLease>()
-  private readonly cleared = new Map<string, number>()
+  private readonly counterparts: Counterparts
   private readonly counters = new Map<string, OutboxRelayStats>()
   private readonly abort = new AbortController()
   private loops: Promise<void>[] = []
@@ -181,8 +184,9 @@ export class OutboxRelay {
     this.ownsConnection = opts.connection === undefined
     this.conn = opts.connection ?? openEventConnection(cfg.url, { name: `shardkit-relay ${this.o.holder}`, onError: (err) => this.logger.warn({ code: codeOf(err) }, 'events relay: broker connection error; reconnecting') })
     this.pub = createConfirmingPublisher(this.conn, this.o.exchange)
+    this.counterparts = new Counterparts(this.rt, this.all, { maxBackoffMs: this.o.maxBackoffMs, probeTimeoutMs: Math.min(2_000, Math.floor(this.o.leaseTtlMs / 4)), logger: this.logger })
     for (const p of this.mine) {
-      this.counters.set(p.name, { outbox: p.name, holding: false, token: null, published: 0, unroutable: 0, failed: 0, nacked: 0, owed: 0, retried: 0, lastError: null, waitingOn: null, lastPublishAt: null })
+      this.counters.set(p.name, { outbox: p.name, holding: false, token: null, published: 0, unroutable: 0, failed: 0, nacked: 0, owed: 0, retried: 0, lastError: null, waitingOn: null, skipping: [], lastPublishAt: null })
     }
   }
 
@@ -225,7 +229,9 @@ export class OutboxRelay {
           if (q.lost) { blocked = true; break }
           const r = await this.pass(p, lease)
           published += r.published; unroutable += r.unroutable; failed += r.failed
-          if (r.lost || r.waiting || r.left > 0) { blocked = true; break }
+          if (r.lost || r.left > 0) { blocked = true; break }
+          // Barrier or an unreachable counterpart: go on while other rows still move.
+          if (r.waiting) { blocked = true; if (r.published === 0) break }
           if (r.read === 0 && q.delivered === 0) break
         }
         if (!blocked) held = (await heldTargets(this.rt, p)).reduce((n, t) => n + t.count, 0)
@@ -328,26 +334,6 @@ export class OutboxRelay {
   }
 
   /**
-   * Holds of `orderIds` that come before events of stage version `sv`: this
-   * outbox's (all of them) and, across a flip, the other side's with a smaller
-   * stage version. Returns a test for (row, target).
-   * @throws the driver's error when an outbox does not answer (the pass fails and backs off: safe)
-   */
-  private async holdsBefore(p: PrimaryDatabase, orderIds: readonly string[]): Promise<(row: OutboxRow, target: string) => boolean> {
-    const ids = [...new Set(orderIds)]
-    const others = this.all.filter((o) => o.side !== p.side)
-    const [own, ...theirs] = await Promise.all([heldKeys(this.rt, p, ids), ...others.map((o) => heldKeys(this.rt, o, ids))])
-    return (row, target) => {
-      const k = holdKey(row.event.orderId, target)
-      if (own!.has(k)) return true
-      return theirs.some((m) => {
-        const sv = m.get(k)
-        return sv !== undefined && sv < row.stageVersion
-      })
-    }
-  }
-
-  /**
    * Retries the held events of every target that is due (all of them when
    * `now`), in outbox id order; a target that refuses again backs off.
    */
@@ -363,8 +349,11 @@ export class OutboxRelay {
       if (!now && due && Date.now() < due.at) continue
       const rows = await readHeld(this.rt, p, t.target, this.o.batchSize)
       if (rows.length === 0) continue
-      // Across a flip: the other side's earlier holds of the order for this target go first.
-      const blocked = await this.otherSideHolds(p, rows, t.target)
+      // Across a flip: the other side's earlier holds of the order for this target go first;
+      // an unreachable counterpart blocks its orders' rows.
+      const sc = await this.counterparts.screen(p, rows, { barrier: false })
+      const ready = new Set(sc.ready)
+      const blocked = (row: OutboxRow) => !ready.has(row) || sc.theirHold(row, t.target)
       const out = await publishHeld(this.pub, rows, t.target, { confirmTimeoutMs: this.o.confirmTimeoutMs, blocked })
       if (out.delivered.length > 0) {
         const n = await releaseHeld(this.rt, p, lease.token, t.target, out.delivered)
@@ -385,38 +374,21 @@ export class OutboxRelay {
     return { delivered, held, lost: false }
   }
 
-  /** A test for held rows of `target`: does the other side of a flip hold an earlier event of the order for it? */
-  private async otherSideHolds(p: PrimaryDatabase, rows: readonly OutboxRow[], target: string): Promise<(row: OutboxRow) => boolean> {
-    const ids = [...new Set(rows.map((r) => r.event.orderId))]
-    const others = this.all.filter((o) => o.side !== p.side)
-    const theirs = await Promise.all(others.map((o) => heldKeys(this.rt, o, ids)))
-    return (row) =>
-      theirs.some((m) => {
-        const sv = m.get(holdKey(row.event.orderId, target))
-        return sv !== undefined && sv < row.stageVersion
-      })
-  }
-
-  /** One batch: read, barrier, publish (chained per order) to each target, hand off the settled rows (mark, and hold the refused). */
+  /** One batch: read, barrier and holds of the counterparts, publish (chained per order) to each target, hand off the settled rows (mark, and hold the refused). */
   private async pass(p: PrimaryDatabase, lease: RelayLease): Promise<Pass> {
     const s = this.counters.get(p.name)!
-    let rows = await readPending(this.rt, p, this.o.batchSize)
-    const res: Pass = { published: 0, unroutable: 0, failed: 0, left: 0, read: rows.length, waiting: false, lost: false }
+    const all = await readPending(this.rt, p, this.o.batchSize, this.counterparts.skippedShards(p))
+    const res: Pass = { published: 0, unroutable: 0, failed: 0, left: 0, read: all.length, waiting: false, lost: false }
+    if (all.length === 0) return res
+    const sc = await this.counterparts.screen(p, all, { barrier: true })
+    if (sc.waitingOn && s.waitingOn === null) this.logger.info({ outbox: p.name, waitingOn: sc.waitingOn }, 'events relay: holding events back until the old primary\'s outbox is published (write flip barrier)')
+    s.waitingOn = sc.waitingOn ? { ...sc.waitingOn } : null
+    s.skipping = sc.down.length > 0 || this.counterparts.skipped().length > 0 ? [...new Set([...sc.down, ...this.counterparts.skipped()])] : []
+    const rows = sc.ready
+    if (sc.left > 0) res.waiting = true
     if (rows.length === 0) return res
-    const top = rows[rows.length - 1]!.stageVersion
-    if (top > (this.cleared.get(p.name) ?? -1)) {
-      const b = await checkBarrier(this.rt, p, this.all, top)
-      this.cleared.set(p.name, Math.max(this.cleared.get(p.name) ?? -1, b.clearedUpTo))
-      if (b.waitingOn && s.waitingOn === null) this.logger.info({ outbox: p.name, waitingOn: b.waitingOn }, 'events relay: holding events back until the old primary\'s outbox is published (write flip barrier)')
-      s.waitingOn = b.waitingOn ? { ...b.waitingOn } : null
-      const upTo = this.cleared.get(p.name)!
-      rows = rows.filter((r) => r.stageVersion <= upTo)
-      if (rows.length === 0) {
-        res.waiting = true
-        return res
-      }
-    } else s.waitingOn = null
-    const heldBefore = await this.holdsBefore(p, rows.map((r) => r.event.orderId))
+    const own = await heldKeys(this.rt, p, [...new Set(rows.map((r) => r.event.orderId))])
+    const heldBefore = (row: OutboxRow, target: string) => own.has(`${row.event.orderId}\n${target}`) || sc.theirHold(row, target)
     const out = await publishBatch(this.pub, rows, { confirmTimeoutMs: this.o.confirmTimeoutMs, targetsOf: this.targetsOf, heldBefore })
     res.unroutable = out.unroutable
     res.failed = out.failed + out.nacked
