@@ -85,6 +85,21 @@ export async function renewRelayLease(rt: Runtime, lease: RelayLease, ttlMs: num
   return r.affectedRows === 1
 }
 
+/**
+ * Milliseconds the held lease has left, in database time; undefined when it
+ * is no longer ours (expired and taken, or released). The relay asks right
+ * before each publish batch and stops sending once that time is nearly spent.
+ */
+export async function leaseRemainingMs(rt: Runtime, lease: RelayLease): Promise<number | undefined> {
+  const [rows] = await rt.control().query<RowDataPacket[]>(
+    `SELECT TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at) AS us FROM ${leaseTable(rt)} WHERE outbox = ? AND holder = ? AND token = ?`,
+    [lease.outbox, lease.holder, lease.token],
+  )
+  if (!rows[0]) return undefined
+  const ms = Math.floor(Number(rows[0].us) / 1000)
+  return ms > 0 ? ms : undefined
+}
+
 /** Gives the lease up at once (a standby need not wait for expiry). Never throws. */
 export async function releaseRelayLease(rt: Runtime, lease: RelayLease): Promise<void> {
   await rt

@@ -58,8 +58,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 type Sent = 'ok' | 'nack' | 'unroutable' | { error: string }
 
-/** Publishes one event to one target; never throws. */
-export async function sendTo(pub: ConfirmingPublisher, row: OutboxRow, target: string, confirmTimeoutMs: number): Promise<Sent> {
+/**
+ * Publishes one event to one target; never throws. Past `deadline` (epoch ms:
+ * the relay's lease nearly spent) it sends nothing and reports `LEASE_DEADLINE`,
+ * and the confirm wait never runs past it.
+ */
+export async function sendTo(pub: ConfirmingPublisher, row: OutboxRow, target: string, confirmTimeoutMs: number, deadline = Infinity): Promise<Sent> {
+  const left = deadline - Date.now()
+  if (left <= 0) return { error: 'LEASE_DEADLINE' }
+  confirmTimeoutMs = Math.max(1, Math.min(confirmTimeoutMs, left))
   try {
     const key = target === '' ? routingKeyOf(row.event) : target
     const headers = { type: row.event.type, timestamp: new Date(row.event.occurredAt) }
@@ -77,6 +84,8 @@ export interface PublishBatchOptions {
   readonly targetsOf: (row: OutboxRow) => readonly string[]
   /** True when an earlier event of the row's order is held for `target` (this outbox or, with a smaller stage version, the other side's). */
   readonly heldBefore: (row: OutboxRow, target: string) => boolean
+  /** Epoch ms after which nothing more is sent (the lease's remaining time, less a margin). */
+  readonly deadline?: number
 }
 
 /**
@@ -101,7 +110,7 @@ export async function publishBatch(pub: ConfirmingPublisher, rows: readonly Outb
         }
         const targets = opts.targetsOf(row)
         const outcomes = await Promise.all(
-          targets.map(async (t): Promise<Sent | 'behind'> => (heldNow.has(holdKey(order, t)) || opts.heldBefore(row, t) ? 'behind' : sendTo(pub, row, t, opts.confirmTimeoutMs))),
+          targets.map(async (t): Promise<Sent | 'behind'> => (heldNow.has(holdKey(order, t)) || opts.heldBefore(row, t) ? 'behind' : sendTo(pub, row, t, opts.confirmTimeoutMs, opts.deadline))),
         )
         let error: string | null = null
         const mine: HeldEvent[] = []
@@ -149,7 +158,7 @@ export interface RetryOutcome {
  * Sends `rows` (one target's held events, outbox id order) to `target`.
  * `blocked(row)`: an earlier event of the row's order is held on the other side of a flip.
  */
-export async function publishHeld(pub: ConfirmingPublisher, rows: readonly OutboxRow[], target: string, opts: { confirmTimeoutMs: number; blocked: (row: OutboxRow) => boolean }): Promise<RetryOutcome> {
+export async function publishHeld(pub: ConfirmingPublisher, rows: readonly OutboxRow[], target: string, opts: { confirmTimeoutMs: number; blocked: (row: OutboxRow) => boolean; deadline?: number }): Promise<RetryOutcome> {
   const delivered: string[] = []
   let refusedId: string | null = null
   let lastError: string | null = null
@@ -161,7 +170,7 @@ export async function publishHeld(pub: ConfirmingPublisher, rows: readonly Outbo
       stopped.add(order)
       return
     }
-    const s = await sendTo(pub, row, target, opts.confirmTimeoutMs)
+    const s = await sendTo(pub, row, target, opts.confirmTimeoutMs, opts.deadline)
     if (s === 'ok') {
       delivered.push(row.id)
       return

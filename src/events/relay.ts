@@ -41,7 +41,7 @@ import { codeOf, publishBatch, publishHeld } from './relay-publish.js'
 import { countAttempt, handOff, heldKeys, heldTargets, readHeld, releaseHeld } from './outbox-retry.js'
 import { conventionalQueues } from './status.js'
 import { partitionOfUser } from './message.js'
-import { acquireRelayLease, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
+import { acquireRelayLease, leaseRemainingMs, releaseRelayLease, renewRelayLease, type RelayLease } from './relay-lease.js'
 import { sleep } from '../runtime/sleep.js'
 
 export interface OutboxRelayOptions {
@@ -222,7 +222,12 @@ export class OutboxRelay {
       this.setLease(p, lease)
       let published = 0, unroutable = 0, failed = 0, blocked = false, retried = 0, held = 0, pruned = 0
       try {
+        let renewedAt = Date.now()
         for (let i = 0; i < (opts.maxPasses ?? 1_000_000); i++) {
+          if (Date.now() - renewedAt > this.o.leaseTtlMs / 3) {
+            if (!(await renewRelayLease(this.rt, lease, this.o.leaseTtlMs))) { blocked = true; break }
+            renewedAt = Date.now()
+          }
           const q = await this.retry(p, lease, true)
           retried += q.delivered
           held = q.held
@@ -354,7 +359,9 @@ export class OutboxRelay {
       const sc = await this.counterparts.screen(p, rows, { barrier: false })
       const ready = new Set(sc.ready)
       const blocked = (row: OutboxRow) => !ready.has(row) || sc.theirHold(row, t.target)
-      const out = await publishHeld(this.pub, rows, t.target, { confirmTimeoutMs: this.o.confirmTimeoutMs, blocked })
+      const deadline = await this.publishDeadline(p, lease)
+      if (deadline === undefined) return { delivered, held, lost: true }
+      const out = await publishHeld(this.pub, rows, t.target, { confirmTimeoutMs: this.o.confirmTimeoutMs, blocked, deadline })
       if (out.delivered.length > 0) {
         const n = await releaseHeld(this.rt, p, lease.token, t.target, out.delivered)
         if (n === undefined) return { delivered, held, lost: true }
@@ -374,6 +381,22 @@ export class OutboxRelay {
     return { delivered, held, lost: false }
   }
 
+  /**
+   * Right before a publish batch: the lease's remaining time in database time,
+   * as an epoch-ms deadline less a tenth of the TTL; undefined when the lease is
+   * no longer ours (a newer relay took over while this one was paused), so a
+   * paused relay does not publish its stale batch. What remains: a pause between
+   * this check and a send (or bytes in flight) can still put a publish on the
+   * wire late, bounded by the deadline; consumers' dedupe drops those.
+   */
+  private async publishDeadline(p: PrimaryDatabase, lease: RelayLease): Promise<number | undefined> {
+    await phase('events.before-publish', { outbox: p.name, holder: this.o.holder })
+    const t0 = Date.now()
+    const ms = await leaseRemainingMs(this.rt, lease)
+    if (ms === undefined) return undefined
+    return t0 + ms - Math.floor(this.o.leaseTtlMs / 10)
+  }
+
   /** One batch: read, barrier and holds of the counterparts, publish (chained per order) to each target, hand off the settled rows (mark, and hold the refused). */
   private async pass(p: PrimaryDatabase, lease: RelayLease): Promise<Pass> {
     const s = this.counters.get(p.name)!
@@ -389,7 +412,12 @@ export class OutboxRelay {
     if (rows.length === 0) return res
     const own = await heldKeys(this.rt, p, [...new Set(rows.map((r) => r.event.orderId))])
     const heldBefore = (row: OutboxRow, target: string) => own.has(`${row.event.orderId}\n${target}`) || sc.theirHold(row, target)
-    const out = await publishBatch(this.pub, rows, { confirmTimeoutMs: this.o.confirmTimeoutMs, targetsOf: this.targetsOf, heldBefore })
+    const deadline = await this.publishDeadline(p, lease)
+    if (deadline === undefined) {
+      res.lost = true
+      return res
+    }
+    const out = await publishBatch(this.pub, rows, { confirmTimeoutMs: this.o.confirmTimeoutMs, targetsOf: this.targetsOf, heldBefore, deadline })
     res.unroutable = out.unroutable
     res.failed = out.failed + out.nacked
     res.left = out.left

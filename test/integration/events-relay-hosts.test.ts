@@ -96,3 +96,4 @@ describe('legacy relay with one user host unreachable', () => {
     }
   }, 60_000)
 })
+
