@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     // `noop`: a hook that does nothing, to split the cost of calling a hook from the outbox's own INSERT.
     const MODES: Mode[] = ['legacy/plain', 'legacy/noop', 'legacy/outbox', 'dual-write/plain', 'dual-write/noop', 'dual-write/outbox']
     const stores = new Map<Mode, DualWriteStore>()
-    const hook = createOutboxHook()
+    const hook = createOutboxHook({ config: rt.config })
     for (const m of MODES) {
       const [stage, kind] = m.split('/') as [Stage, string]
       const st = stageOf(stage)

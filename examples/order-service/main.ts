@@ -82,7 +82,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void s
 try {
   await watcher.start()
   ids = await openIdSource(rt, { owner: instanceId, logger, mirror: args['id-mirror'] === true })
-  store = new DualWriteStore({ runtime: rt, stage: watcher, logger, metrics, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook() } : {}) })
+  store = new DualWriteStore({ runtime: rt, stage: watcher, logger, metrics, ...(events !== 'off' ? { onPrimaryWrite: createOutboxHook({ config: rt.config }) } : {}) })
   drainer.start()
   if (events === 'relay') {
     relay = new OutboxRelay({ runtime: rt, logger })

@@ -187,6 +187,27 @@ export const PRIMARY_TABLES: readonly TableDef[] = [
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
   {
+    name: 'shardkit_outbox_retry',
+    owner: 'events',
+    // Outbox events handed off by the relay but still owed to one target: a queue
+    // that refused them (full, reject-publish nack), that does not exist, or '' for
+    // the topic exchange when nothing was bound (src/events/outbox-retry.ts). The
+    // outbox row is marked published; this row keeps it (and it is not pruned)
+    // until the target confirmed it. `stage_version` orders holds across a write flip.
+    ddl: (db) => `CREATE TABLE IF NOT EXISTS ${qualified(db, 'shardkit_outbox_retry')} (
+  outbox_id BIGINT UNSIGNED NOT NULL,
+  target VARCHAR(255) NOT NULL,
+  order_id BIGINT NOT NULL,
+  stage_version BIGINT NOT NULL,
+  reason VARCHAR(16) NOT NULL,
+  held_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  attempts INT UNSIGNED NOT NULL DEFAULT 0,
+  PRIMARY KEY (target, outbox_id),
+  KEY idx_order (order_id, target),
+  KEY idx_outbox (outbox_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  },
+  {
     name: 'shardkit_relay_token',
     owner: 'events',
     // The fencing token of the relay allowed to mark this outbox (one row, id = 1):

@@ -58,9 +58,10 @@ export interface ConfirmingPublisher {
   /**
    * Publishes with `mandatory` and persistence; resolves with `routed` once the
    * broker confirmed: false when it returned the message (no queue bound).
-   * Rejects on a nack (e.g. a queue at its cap with reject-publish) or a broken connection.
+   * Rejects on a nack (code `NACK`: e.g. a queue at its cap with reject-publish) or a broken connection.
+   * `to.exchange` overrides the exchange: '' is the default exchange, where the routing key is a queue name.
    */
-  publish(routingKey: string, messageId: string, body: Buffer, headers?: { type?: string; timestamp?: Date }): Promise<{ routed: boolean }>
+  publish(routingKey: string, messageId: string, body: Buffer, headers?: { type?: string; timestamp?: Date }, to?: { exchange: string }): Promise<{ routed: boolean }>
   close(): Promise<void>
 }
 
@@ -70,6 +71,9 @@ export interface ConfirmingPublisher {
  */
 export function createConfirmingPublisher(conn: Connection, exchange: string): ConfirmingPublisher {
   const returned = new Set<string>()
+  // Returns are matched by a per-publish sequence header, not the message id: the relay publishes
+  // one event to several queues at once, and one of them may return it while another confirms.
+  let seq = 0
   const pub: Publisher = conn.createPublisher({
     confirm: true,
     maxAttempts: 1,
@@ -77,13 +81,16 @@ export function createConfirmingPublisher(conn: Connection, exchange: string): C
   })
   // The broker sends basic.return before the basic.ack of the same message on the same channel.
   pub.on('basic.return', (msg: ReturnedMessage) => {
-    if (typeof msg.messageId === 'string') returned.add(msg.messageId)
+    const k = msg.headers?.['x-shardkit-seq']
+    if (k !== undefined) returned.add(String(k))
   })
   return {
-    async publish(routingKey, messageId, body, headers = {}) {
+    async publish(routingKey, messageId, body, headers = {}, to) {
+      const k = String(++seq)
       await pub.send(
         {
-          exchange,
+          exchange: to?.exchange ?? exchange,
+          headers: { 'x-shardkit-seq': k },
           routingKey,
           mandatory: true,
           durable: true,
@@ -97,7 +104,7 @@ export function createConfirmingPublisher(conn: Connection, exchange: string): C
       // The client emits basic.return from setImmediate but settles the confirm at once: one turn of
       // the check phase later, every return parsed before this ack has been emitted.
       await new Promise<void>((resolve) => setImmediate(resolve))
-      const unroutable = returned.delete(messageId)
+      const unroutable = returned.delete(k)
       return { routed: !unroutable }
     },
     close: () => pub.close(),

@@ -28,6 +28,7 @@ import { poolFor } from '../dualwrite/connections.js'
 import type { PrimaryDatabase } from '../dualwrite/placement.js'
 import { OUTBOX_TABLE, RELAY_TOKEN_TABLE } from './outbox.js'
 import type { OrderEvent, OrderEventType } from './message.js'
+import { LOGICAL_SHARDS } from '../router/shard-function.js'
 
 /** One unpublished outbox row. */
 export interface OutboxRow {
@@ -38,14 +39,25 @@ export interface OutboxRow {
 
 const ISO = `DATE_FORMAT(occurred_at, '%Y-%m-%dT%H:%i:%s.%fZ')`
 
-/** The first `limit` unpublished rows in id order. */
-export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number): Promise<OutboxRow[]> {
+/**
+ * The first `limit` unpublished rows in id order; `skipShards`: leave out the
+ * rows of these logical user shards (their counterpart outbox is unreachable,
+ * relay-counterparts.ts). All events of an order share its user's shard, so
+ * skipping a shard skips whole orders and never reorders one.
+ */
+export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number, skipShards: readonly number[] = []): Promise<OutboxRow[]> {
+  const skip = skipShards.length > 0 ? `AND MOD(user_id, ${LOGICAL_SHARDS}) NOT IN (?)` : ''
   const [rows] = await poolFor(rt, p.host).query<RowDataPacket[]>(
     `SELECT id, event_id, order_id, user_id, merchant_id, type, version, stage_version, ${ISO} AS occurred
-     FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
-    [limit],
+     FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NULL ${skip} ORDER BY id LIMIT ?`,
+    skipShards.length > 0 ? [skipShards, limit] : [limit],
   )
-  return rows.map((r) => ({
+  return rows.map(rowOf)
+}
+
+/** An outbox row as read (columns id, event_id, order_id, user_id, merchant_id, type, version, stage_version, occurred). */
+export function rowOf(r: RowDataPacket): OutboxRow {
+  return {
     id: String(r.id),
     stageVersion: Number(r.stage_version),
     event: {
@@ -58,7 +70,7 @@ export async function readPending(rt: Runtime, p: PrimaryDatabase, limit: number
       // DATE_FORMAT's %f has 6 digits; the wire format has milliseconds.
       occurredAt: String(r.occurred).replace(/\.(\d{3})\d{3}Z$/, '.$1Z'),
     },
-  }))
+  }
 }
 
 /**
@@ -81,12 +93,13 @@ export async function readToken(rt: Runtime, p: PrimaryDatabase): Promise<number
   return rows[0] ? Number(rows[0].token) : 0
 }
 
-/** Deletes published rows older than `retentionMs`, `chunk` at a time; returns how many. */
+/** Deletes published rows older than `retentionMs`, `chunk` at a time, except rows still held for a target (outbox-retry.ts); returns how many. */
 export async function prunePublished(rt: Runtime, p: PrimaryDatabase, retentionMs: number, chunk = 5_000): Promise<number> {
   let total = 0
   for (;;) {
     const [r] = await poolFor(rt, p.host).query<ResultSetHeader>(
-      `DELETE FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NOT NULL AND published_at < NOW(3) - INTERVAL ? MICROSECOND LIMIT ?`,
+      `DELETE FROM ${qualified(p.database, OUTBOX_TABLE)} WHERE published_at IS NOT NULL AND published_at < NOW(3) - INTERVAL ? MICROSECOND
+       AND NOT EXISTS (SELECT 1 FROM ${qualified(p.database, 'shardkit_outbox_retry')} h WHERE h.outbox_id = ${qualified(p.database, OUTBOX_TABLE)}.id) LIMIT ?`,
       [retentionMs * 1000, chunk],
     )
     total += r.affectedRows

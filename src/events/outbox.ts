@@ -16,8 +16,16 @@
  * The row carries the fence version the write passed (read by the INSERT
  * itself, under the share lock the store already holds): the relay's barrier
  * across a write flip (src/events/outbox-store.ts).
+ *
+ * Key columns: the legacy table's, as the config names them
+ * (`legacy.primaryKey`, `userColumn`, `merchantColumn`, the way the store
+ * reads them): pass `createOutboxHook({ config: rt.config })`. An explicit
+ * `orderColumn` etc. wins; without either the names default to
+ * `order_id` / `user_id` / `merchant_id`, and a row without them fails naming
+ * the option to pass.
  */
 import { ShardkitError } from '../errors.js'
+import type { ShardkitConfig } from '../config/schema.js'
 import type { PrimaryWriteContext } from '../dualwrite/store.js'
 import { qualified } from '../runtime/mysql.js'
 import { EVENT_TYPES, type OrderEventType } from './message.js'
@@ -30,11 +38,13 @@ export const RELAY_TOKEN_TABLE = 'shardkit_relay_token'
 
 /** Column names of the order row the hook reads (the legacy table's, as the store's examples use). */
 export interface OutboxHookOptions {
-  /** Order id column (default `order_id`). */
+  /** The config whose `legacy.primaryKey`, `userColumn` and `merchantColumn` name the key columns (as the dual-write store reads them). */
+  readonly config?: Pick<ShardkitConfig, 'legacy'>
+  /** Order id column (default `config.legacy.primaryKey`, else `order_id`). */
   readonly orderColumn?: string
-  /** User id column (default `user_id`). */
+  /** User id column (default `config.legacy.userColumn`, else `user_id`). */
   readonly userColumn?: string
-  /** Merchant id column (default `merchant_id`). */
+  /** Merchant id column (default `config.legacy.merchantColumn`, else `merchant_id`). */
   readonly merchantColumn?: string
   /** Status column, for updates without an explicit event (default `status`). */
   readonly statusColumn?: string
@@ -53,10 +63,11 @@ export function eventTypeOf(ctx: Pick<PrimaryWriteContext, 'op' | 'row' | 'event
   return undefined
 }
 
-function idOf(row: PrimaryWriteContext['row'], column: string): string {
+function idOf(row: PrimaryWriteContext['row'], column: string, configured: boolean): string {
   const v = row[column]
-  if (typeof v === 'number' || (typeof v === 'string' && /^[0-9]{1,20}$/.test(v))) return String(v)
-  throw new ShardkitError('INTERNAL', `the order row has no decimal ${column}; the outbox hook needs it`, { column })
+  if (typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && /^[0-9]{1,20}$/.test(v))) return String(v)
+  const hint = configured ? '' : '; if the legacy table names it otherwise, create the hook with createOutboxHook({ config: rt.config })'
+  throw new ShardkitError('INTERNAL', `the order row has no decimal ${column}; the outbox hook needs it${hint}`, { column })
 }
 
 /** `YYYY-MM-DD HH:MM:SS.mmm` in UTC. */
@@ -68,12 +79,14 @@ function dateTime3(ms: number): string {
  * The `onPrimaryWrite` hook that appends the order event to the primary's outbox.
  * @throws ShardkitError `PRECONDITION_FAILED` when the outbox table is missing (run `shardctl provision`); the driver's error otherwise (the store rolls the write back)
  * @example
- * const store = new DualWriteStore({ runtime: rt, stage: watcher, onPrimaryWrite: createOutboxHook() })
+ * const store = new DualWriteStore({ runtime: rt, stage: watcher, onPrimaryWrite: createOutboxHook({ config: rt.config }) })
  */
 export function createOutboxHook(opts: OutboxHookOptions = {}): (ctx: PrimaryWriteContext) => Promise<void> {
-  const orderCol = opts.orderColumn ?? 'order_id'
-  const userCol = opts.userColumn ?? 'user_id'
-  const merchantCol = opts.merchantColumn ?? 'merchant_id'
+  const legacy = opts.config?.legacy
+  const orderCol = opts.orderColumn ?? legacy?.primaryKey ?? 'order_id'
+  const userCol = opts.userColumn ?? legacy?.userColumn ?? 'user_id'
+  const merchantCol = opts.merchantColumn ?? legacy?.merchantColumn ?? 'merchant_id'
+  const configured = legacy !== undefined
   const statusCol = opts.statusColumn ?? 'status'
   const now = opts.now ?? Date.now
   return async (ctx) => {
@@ -88,7 +101,7 @@ export function createOutboxHook(opts: OutboxHookOptions = {}): (ctx: PrimaryWri
       await ctx.conn.query(
         `INSERT INTO ${qualified(ctx.database, OUTBOX_TABLE)} (event_id, order_id, user_id, merchant_id, type, version, stage_version, occurred_at)
          SELECT ?, ?, ?, ?, ?, ?, COALESCE((SELECT f.stage_version FROM ${qualified(ctx.database, 'shardkit_fence')} f WHERE f.id = 1), 0), ?`,
-        [newEventId(), idOf(ctx.row, orderCol), idOf(ctx.row, userCol), idOf(ctx.row, merchantCol), type, version, dateTime3(now())],
+        [newEventId(), idOf(ctx.row, orderCol, configured), idOf(ctx.row, userCol, configured), idOf(ctx.row, merchantCol, configured), type, version, dateTime3(now())],
       )
     } catch (err) {
       if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') {

@@ -6,6 +6,11 @@
  * marks rows published joins that row: a relay that lost its lease (paused,
  * partitioned) cannot mark anything once a newer holder stamped, so the two
  * never both advance one outbox. Standbys poll and take the row once it expired.
+ *
+ * The new token is max(lease counter, token stamped in the outbox) + 1: the
+ * stamp only rises, so a control table that was reset (restored, recreated)
+ * cannot hand out a token below it, which every mark would refuse while each
+ * pass published its batch again.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import type { Runtime } from '../runtime/runtime.js'
@@ -46,10 +51,11 @@ function leaseTable(rt: Runtime): string {
 export async function acquireRelayLease(rt: Runtime, p: PrimaryDatabase, holder: string, ttlMs: number): Promise<RelayLease | undefined> {
   const pool = rt.control()
   await pool.query(`INSERT IGNORE INTO ${leaseTable(rt)} (outbox) VALUES (?)`, [p.name])
+  const stamped = await stampedToken(rt, p)
   const [r] = await pool.query<ResultSetHeader>(
-    `UPDATE ${leaseTable(rt)} SET holder = ?, token = token + 1, expires_at = NOW(3) + INTERVAL ? MICROSECOND, acquired_at = NOW(3), renewed_at = NOW(3)
+    `UPDATE ${leaseTable(rt)} SET holder = ?, token = GREATEST(token, ?) + 1, expires_at = NOW(3) + INTERVAL ? MICROSECOND, acquired_at = NOW(3), renewed_at = NOW(3)
      WHERE outbox = ? AND (expires_at < NOW(3) OR holder = ? OR holder = '')`,
-    [holder, ttlMs * 1000, p.name, holder],
+    [holder, stamped, ttlMs * 1000, p.name, holder],
   )
   if (r.affectedRows !== 1) return undefined
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT token FROM ${leaseTable(rt)} WHERE outbox = ? AND holder = ?`, [p.name, holder])
@@ -64,6 +70,12 @@ export async function acquireRelayLease(rt: Runtime, p: PrimaryDatabase, holder:
   return { outbox: p.name, holder, token }
 }
 
+/** The token stamped in the outbox database (0 when none yet). */
+async function stampedToken(rt: Runtime, p: PrimaryDatabase): Promise<number> {
+  const [rows] = await poolFor(rt, p.host).query<RowDataPacket[]>(`SELECT token FROM ${qualified(p.database, RELAY_TOKEN_TABLE)} WHERE id = 1`)
+  return rows[0] ? Number(rows[0].token) : 0
+}
+
 /** Extends a held lease; false when it was lost (expired and taken). */
 export async function renewRelayLease(rt: Runtime, lease: RelayLease, ttlMs: number): Promise<boolean> {
   const [r] = await rt.control().query<ResultSetHeader>(
@@ -71,6 +83,21 @@ export async function renewRelayLease(rt: Runtime, lease: RelayLease, ttlMs: num
     [ttlMs * 1000, lease.outbox, lease.holder, lease.token],
   )
   return r.affectedRows === 1
+}
+
+/**
+ * Milliseconds the held lease has left, in database time; undefined when it
+ * is no longer ours (expired and taken, or released). The relay asks right
+ * before each publish batch and stops sending once that time is nearly spent.
+ */
+export async function leaseRemainingMs(rt: Runtime, lease: RelayLease): Promise<number | undefined> {
+  const [rows] = await rt.control().query<RowDataPacket[]>(
+    `SELECT TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at) AS us FROM ${leaseTable(rt)} WHERE outbox = ? AND holder = ? AND token = ?`,
+    [lease.outbox, lease.holder, lease.token],
+  )
+  if (!rows[0]) return undefined
+  const ms = Math.floor(Number(rows[0].us) / 1000)
+  return ms > 0 ? ms : undefined
 }
 
 /** Gives the lease up at once (a standby need not wait for expiry). Never throws. */

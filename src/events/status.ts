@@ -5,6 +5,10 @@
  * expiry); per order-event queue its depth against its cap, read with a
  * passive declare (the management plugin is not needed).
  *
+ * While a queue is full (or a target is missing) the relay hands its events
+ * off to the retry table: `depth` stays low, and `held` / `heldTargets` say
+ * how many events each target is still owed and since when.
+ *
  * Queues are named by convention `<service>.order-events.<NN>` (NN = the
  * partition, src/events/message.ts), so `services: ['billing']` checks the
  * twelve queues of that service; `queues` names others.
@@ -19,6 +23,7 @@ import { openEventConnection } from './amqp.js'
 import { EVENT_PARTITIONS } from './message.js'
 import { OUTBOX_TABLE } from './outbox.js'
 import { readRelayLeases } from './relay-lease.js'
+import { heldTargets, type HeldTarget } from './outbox-retry.js'
 
 /** The default queue cap (`x-max-length` of createOrderEventConsumer). */
 export const QUEUE_CAP = 10_000
@@ -32,6 +37,10 @@ export interface OutboxStatus {
   readonly oldestAgeMs: number | null
   /** Events marked published in the last 60 s. */
   readonly publishedLastMinute: number
+  /** Events handed off but still owed to a target that refused them (a full queue, a missing one): the retry table. */
+  readonly held: number
+  /** Per target (queue name, '' for the exchange): held events and the oldest hold's age. */
+  readonly heldTargets: HeldTarget[]
   /** The lease holder ('' when none), its token, and ms until the lease expires (negative: expired). */
   readonly relay: { readonly holder: string; readonly token: number; readonly expiresInMs: number } | null
   /** `NOT_PROVISIONED`, or the driver's error code when the database did not answer. */
@@ -51,6 +60,8 @@ export interface QueueStatus {
 
 export interface EventsStatus {
   readonly totalDepth: number
+  /** Events held for a target over all outboxes. */
+  readonly totalHeld: number
   /** The largest oldest-unpublished age over all outboxes: the relay's lag (ms). */
   readonly lagMs: number | null
   readonly publishedLastMinute: number
@@ -79,17 +90,20 @@ export async function readOutboxStatus(rt: Runtime): Promise<OutboxStatus[]> {
           pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t} WHERE published_at >= NOW(3) - INTERVAL 60 SECOND`),
         ])
         const us = b[0]?.us
+        const held = await heldTargets(rt, p).catch(() => [])
         return {
           primary: p.name,
           side: p.side,
           depth: Number(a[0]!.n),
           oldestAgeMs: us === undefined || us === null ? null : Math.max(0, Math.round(Number(us) / 1000)),
           publishedLastMinute: Number(c[0]!.n),
+          held: held.reduce((n, t) => n + t.count, 0),
+          heldTargets: held,
           relay,
         }
       } catch (err) {
         const code = String((err as { code?: unknown }).code ?? 'UNKNOWN')
-        return { primary: p.name, side: p.side, depth: 0, oldestAgeMs: null, publishedLastMinute: 0, relay, error: code === 'ER_NO_SUCH_TABLE' ? 'NOT_PROVISIONED' : code }
+        return { primary: p.name, side: p.side, depth: 0, oldestAgeMs: null, publishedLastMinute: 0, held: 0, heldTargets: [], relay, error: code === 'ER_NO_SUCH_TABLE' ? 'NOT_PROVISIONED' : code }
       }
     }),
   )
@@ -133,6 +147,7 @@ export async function readEventsStatus(rt: Runtime, opts: { queues?: readonly st
   const ages = outboxes.map((o) => o.oldestAgeMs).filter((x): x is number => x !== null)
   return {
     totalDepth: outboxes.reduce((n, o) => n + o.depth, 0),
+    totalHeld: outboxes.reduce((n, o) => n + o.held, 0),
     lagMs: ages.length ? Math.max(...ages) : null,
     publishedLastMinute: outboxes.reduce((n, o) => n + o.publishedLastMinute, 0),
     outboxes,

@@ -30,6 +30,7 @@ import { DualWriteStore } from '../../src/dualwrite/store.js'
 import { legacyLocation } from '../../src/dualwrite/placement.js'
 import { createOutboxHook, OUTBOX_TABLE } from '../../src/events/outbox.js'
 import { OutboxRelay } from '../../src/events/relay.js'
+import { RETRY_TABLE } from '../../src/events/outbox-retry.js'
 import { readEventsStatus } from '../../src/events/status.js'
 import { readRelayLeases } from '../../src/events/relay-lease.js'
 import { buildConfig } from '../../src/config/init.js'
@@ -100,6 +101,13 @@ async function unpublished(): Promise<number> {
 async function clearOutbox(): Promise<void> {
   const l = legacyLocation(base)
   await pools.get('legacy').query(`DELETE FROM ${qualified(l.database, OUTBOX_TABLE)}`)
+  await pools.get('legacy').query(`DELETE FROM ${qualified(l.database, RETRY_TABLE)}`)
+}
+
+async function owed(): Promise<number> {
+  const l = legacyLocation(base)
+  const [rows] = await pools.get('legacy').query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${qualified(l.database, RETRY_TABLE)}`)
+  return Number(rows[0]!.n)
 }
 
 beforeAll(async () => {
@@ -136,7 +144,7 @@ describe('events relay', () => {
     const st0 = await readEventsStatus(s.rt, { queues: [s.queue] })
     expect(st0.outboxes.find((o) => o.primary === 'legacy')!.depth).toBe(32)
     const r = await relay(s.rt, { batchSize: 7 }).drain()
-    expect(r).toEqual([{ outbox: 'legacy', held: true, published: 32, unroutable: 0, failed: 0, blocked: false }])
+    expect(r).toEqual([{ outbox: 'legacy', held: true, published: 32, unroutable: 0, failed: 0, blocked: false, owed: 0, retried: 0, pruned: 0 }])
     await c.waitFor(32)
     const { byOrder, duplicates } = firstArrivals(c.events)
     expect(duplicates).toBe(0)
@@ -273,25 +281,27 @@ describe('events relay', () => {
     await c.close()
   })
 
-  it('an unroutable event is returned, not marked, and goes out once a queue is bound', async () => {
+  it('an unroutable event is returned, held for the exchange (the outbox head moves on), and goes out once a queue is bound', async () => {
     const s = scenario()
     await amqp.exchangeDeclare({ exchange: s.exchange, type: 'topic', durable: true })
     const expected = await write(3, 1, 3300)
     const r1 = await relay(s.rt).drain()
-    expect(r1[0]).toMatchObject({ published: 0, blocked: true })
+    expect(r1[0]).toMatchObject({ owed: 6, retried: 0, blocked: true })
     expect(r1[0]!.unroutable).toBeGreaterThan(0)
-    expect(await unpublished()).toBe(6)
+    expect(await unpublished()).toBe(0) // handed off: nothing waits behind them
+    expect(await owed()).toBe(6)
     const st = await readEventsStatus(s.rt)
-    expect(st.outboxes.find((o) => o.primary === 'legacy')!.depth).toBe(6)
+    expect(st.outboxes.find((o) => o.primary === 'legacy')).toMatchObject({ depth: 0, held: 6, heldTargets: [expect.objectContaining({ target: '', count: 6 })] })
+    expect(st.totalHeld).toBe(6)
     const c = await collect(amqp, s.exchange, s.queue)
     const r2 = await relay(s.rt).drain()
-    expect(r2[0]).toMatchObject({ published: 6, unroutable: 0, blocked: false })
+    expect(r2[0]).toMatchObject({ published: 0, retried: 6, owed: 0, unroutable: 0, blocked: false })
     await c.waitFor(6)
     expect(misordered(firstArrivals(c.events).byOrder, expected)).toEqual([])
     await c.close()
   })
 
-  it('a queue at its cap (reject-publish) nacks: the relay leaves those rows unpublished and sends them once there is room', async () => {
+  it('a queue at its cap (reject-publish) nacks: the relay holds those events for it and sends them once there is room', async () => {
     const s = scenario()
     await amqp.exchangeDeclare({ exchange: s.exchange, type: 'topic', durable: true })
     await amqp.queueDeclare({ queue: s.queue, durable: true, arguments: { 'x-max-length': 5, 'x-overflow': 'reject-publish' } })
@@ -299,8 +309,9 @@ describe('events relay', () => {
     const expected = await write(4, 2, 3400) // 12 events, room for 5
     const r1 = await relay(s.rt).drain()
     expect(r1[0]!.failed).toBeGreaterThan(0)
-    expect(r1[0]!.published).toBe(5)
-    expect(await unpublished()).toBe(7)
+    expect(r1[0]).toMatchObject({ published: 12, owed: 7, blocked: true })
+    expect(await unpublished()).toBe(0)
+    expect(await owed()).toBe(7)
     const st = await readEventsStatus(s.rt, { queues: [s.queue], cap: 5 })
     expect(st.queues[0]).toMatchObject({ messages: 5, fill: 1 })
     // a consumer takes what is there, then the relay delivers the rest
@@ -312,12 +323,12 @@ describe('events relay', () => {
         got.push(JSON.stringify(m.body))
       }
     }
-    for (let i = 0; i < 5 && (await unpublished()) > 0; i++) {
+    for (let i = 0; i < 5 && (await owed()) > 0; i++) {
       await take()
       await relay(s.rt).drain()
     }
     await take()
-    expect(await unpublished()).toBe(0)
+    expect(await owed()).toBe(0)
     const events = got.map((b) => JSON.parse(b) as { eventId: string; orderId: string; version: number })
     expect(events).toHaveLength(12)
     expect(misordered(firstArrivals(events as never).byOrder, expected)).toEqual([])
