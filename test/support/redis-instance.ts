@@ -6,8 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import net from 'node:net'
 import { Redis } from 'ioredis'
+import { freePort } from './mariadb-instance.js'
 
 export interface RedisInstance {
   readonly port: number
@@ -23,18 +23,6 @@ export interface RedisInstance {
 function binary(): string {
   for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/sbin/redis-server']) if (existsSync(p)) return p
   throw new Error('redis-server not found; install it (apt-get install redis-server) to run the Redis-loss tests')
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 async function waitAnswers(port: number, child: ChildProcess): Promise<void> {
