@@ -64,6 +64,19 @@ async function measuredRate(ms: number): Promise<number> {
   return (b.rows - a.rows) / ((b.atMs - a.atMs) / 1000)
 }
 
+/** The unthrottled rate, measured until `rows` more are committed or `maxMs` has passed. */
+async function capacityOver(rows: number, maxMs: number): Promise<number> {
+  const a = await commit()
+  const end = performance.now() + maxMs
+  let b = a
+  while (performance.now() < end && b.rows - a.rows < rows) {
+    await new Promise((r) => setTimeout(r, 50))
+    b = await commit()
+  }
+  if (b.atMs === a.atMs) throw new Error(`no chunk committed within ${maxMs} ms of the backfill starting`)
+  return (b.rows - a.rows) / ((b.atMs - a.atMs) / 1000)
+}
+
 async function status(): Promise<StatusDocument> {
   const r = await shardctlInProcess(configPath, ['status', '--json'])
   expect(r.code, r.stderr).toBe(0)
@@ -95,11 +108,15 @@ describe('backfill pause, throttle, resume from another process', () => {
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
     const exited = new Promise<number>((resolve) => child!.once('exit', (code) => resolve(code ?? -1)))
     await until(async () => (await copied()) >= 300, 30_000, 'the backfill to start copying')
-    const capacity = await measuredRate(1_500)
+    // Unthrottled over about 2,000 rows (or 1.5 s if the machine is slower): on a fast machine a
+    // fixed window would copy most of the table before the throttle phases begin.
+    const capacity = await capacityOver(2_000, 1_500)
     // Well below what the machine does (it is shared: its pace changes by 2x within a run), so the
-    // throttle, not the machine, sets the rate the ETA is checked against.
-    const low = Math.max(50, Math.round(capacity / 6))
-    const high = Math.max(100, Math.round(capacity / 3))
+    // throttle, not the machine, sets the rate the ETA is checked against. Capped so the phases
+    // before the ETA check (about 7 s at the low rate and 6 s at the high one) stay under half of
+    // the table whatever the machine does: the ETA is checked on a copy that is still running.
+    const low = Math.min(300, Math.max(50, Math.round(capacity / 6)))
+    const high = Math.min(600, Math.max(100, Math.round(capacity / 3)))
 
     // Throttle down from the other process: the measured rate is within 20 % of the target.
     let t = await shardctlInProcess(configPath, ['backfill', 'throttle', '--max-rows-per-second', String(low), '--json'])
