@@ -253,7 +253,11 @@ describe('events relay', () => {
       proxy.blackhole()
       const t0 = Date.now()
       const during = await write(3, 1, 3160)
-      await waitUntil(async () => r.stats()[0]!.failed > 0, 20_000)
+      // The lease deadline gives up on the unconfirmed publishes first (CONFIRM_TIMEOUT, ~9 s); the
+      // heartbeat then declares the connection dead. Keep the blackhole until it has: restored earlier,
+      // the connection would carry traffic again and the heartbeat would have nothing to notice.
+      const transient = new Set([null, 'CONFIRM_TIMEOUT', 'LEASE_DEADLINE'])
+      await waitUntil(async () => !transient.has(r.stats()[0]!.lastError), 20_000)
       const detectedMs = Date.now() - t0
       expect(detectedMs).toBeLessThan(15_000)
       proxy.restore()
