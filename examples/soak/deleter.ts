@@ -6,8 +6,9 @@
  * backfill killed and resumed, a stalled copy, a replayed journal entry or a
  * repair could each bring one back: `checkDeletedStayDeleted` looks for every
  * acknowledged delete in legacy and in every shard table of both dimensions.
- * The load generator never touches seeded orders, so its own checks are not
- * disturbed.
+ * The load generator never touches seeded orders, and the deleter picks only
+ * within the key range seeded before the load started, so the load's own
+ * checks are not disturbed.
  */
 import type { RowDataPacket } from 'mysql2/promise'
 import { DIMENSIONS, DualWriteStore, qualified, quoteIdent, StageWatcher, silentLogger, type Runtime } from '../../src/index.js'
@@ -25,25 +26,36 @@ export interface Deleter {
 
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((r) => { const t = setTimeout(r, ms); signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true }) })
 
-/** Picks up to `n` seeded order ids from legacy (a keyset walk from a random start, not a table scan into memory). */
-async function sampleSeeded(rt: Runtime, n: number, random: () => number): Promise<string[]> {
+/** The seeded key range of legacy; read before the load starts, so it holds no order the load created. */
+export async function seededRange(rt: Runtime): Promise<{ lo: string; hi: string }> {
   const { legacy } = rt.config
   const pk = quoteIdent(legacy.primaryKey)
-  const pool = rt.legacy()
-  const [bounds] = await pool.query<RowDataPacket[]>(`SELECT CAST(MIN(${pk}) AS CHAR) AS lo, CAST(MAX(${pk}) AS CHAR) AS hi FROM ${qualified(legacy.database, legacy.table)}`)
-  const lo = BigInt(String(bounds[0]?.lo ?? '0'))
-  const hi = BigInt(String(bounds[0]?.hi ?? '0'))
+  const [bounds] = await rt.legacy().query<RowDataPacket[]>(`SELECT CAST(MIN(${pk}) AS CHAR) AS lo, CAST(MAX(${pk}) AS CHAR) AS hi FROM ${qualified(legacy.database, legacy.table)}`)
+  return { lo: String(bounds[0]?.lo ?? '0'), hi: String(bounds[0]?.hi ?? '0') }
+}
+
+/**
+ * Picks up to `n` seeded order ids from legacy (a keyset walk from a random
+ * start, not a table scan into memory), only within `range`: the load's own
+ * orders (new-rule ids, above every seeded one) are never picked, else a
+ * delete would count as a lost acknowledged order in the load's check.
+ */
+async function sampleSeeded(rt: Runtime, n: number, random: () => number, range: { lo: string; hi: string }): Promise<string[]> {
+  const { legacy } = rt.config
+  const pk = quoteIdent(legacy.primaryKey)
+  const lo = BigInt(range.lo)
+  const hi = BigInt(range.hi)
   const start = lo + (((hi - lo) * BigInt(Math.floor(random() * 1000))) / 1000n)
-  const [rows] = await pool.query<RowDataPacket[]>(`SELECT CAST(${pk} AS CHAR) AS id FROM ${qualified(legacy.database, legacy.table)} WHERE ${pk} >= ? ORDER BY ${pk} LIMIT ?`, [start.toString(), n])
+  const [rows] = await rt.legacy().query<RowDataPacket[]>(`SELECT CAST(${pk} AS CHAR) AS id FROM ${qualified(legacy.database, legacy.table)} WHERE ${pk} >= ? AND ${pk} <= ? ORDER BY ${pk} LIMIT ?`, [start.toString(), range.hi, n])
   return rows.map((r) => String(r.id))
 }
 
 /** Starts deleting one seeded order about every `everyMs` (default 250 ms). */
-export async function startDeleter(rt: Runtime, o: { instanceId: string; random: () => number; everyMs?: number; log: (line: string) => void }): Promise<Deleter> {
+export async function startDeleter(rt: Runtime, o: { instanceId: string; random: () => number; seeded: { lo: string; hi: string }; everyMs?: number; log: (line: string) => void }): Promise<Deleter> {
   const watcher = new StageWatcher(rt, { instanceId: o.instanceId, logger: silentLogger })
   await watcher.start()
   const store = new DualWriteStore({ runtime: rt, stage: watcher, logger: silentLogger })
-  const candidates = await sampleSeeded(rt, 5_000, o.random)
+  const candidates = await sampleSeeded(rt, 5_000, o.random, o.seeded)
   const acknowledged: string[] = []
   let failed = 0
   const ac = new AbortController()

@@ -30,7 +30,7 @@ import type { Connection } from 'rabbitmq-client'
 import { startMariadbInstance, type MariadbInstance } from '../../test/support/mariadb-instance.js'
 import { startBusyLoops, stopBusyLoops } from '../demo/contend.js'
 import { shardTablesOf } from './db-stalls.js'
-import { checkDeletedStayDeleted, startDeleter, type Deleter, type DeleterReport } from './deleter.js'
+import { checkDeletedStayDeleted, seededRange, startDeleter, type Deleter, type DeleterReport } from './deleter.js'
 
 export interface SoakOptions {
   readonly minutes: number
@@ -168,12 +168,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     o.log(`> consumers (durable, redis-only) on ${prefix}*.order-events.00-11, relay logging to ${relayLog}`)
     for (let i = 1; i <= 2; i++) services.push(await startService(configPath, `${prefix}svc${i}`, join(dir, `service-${i}.log`), 60_000, ['--events', 'outbox'], serviceEnv))
     const urls = services.map((s) => s.url)
+    const seededKeys = await seededRange(rt) // before the load creates its first order
     loadRun = runLoad({ urls, rps: o.rps, durationS: 0, signal: abort.signal, users, merchants, timeoutMs: 15_000, onCreated: (id) => acknowledged.push(id) })
     o.log(`> load on ${urls.join(', ')}`)
     await sleep(3_000)
     await move('advance') // dual-write
     // Deletes of seeded orders from now on: the backfill, the stalls and every replay must never bring one back.
-    deleter = await startDeleter(rt, { instanceId: `${prefix}deleter`, random, log: o.log })
+    deleter = await startDeleter(rt, { instanceId: `${prefix}deleter`, random, seeded: seededKeys, log: o.log })
     await mustCli(['backfill'])
     o.log('> backfilled; injecting faults')
 

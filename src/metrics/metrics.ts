@@ -204,10 +204,20 @@ export class ShardkitMetrics implements DualWriteMetrics, WatcherMetrics {
 
   /** The outbox relay's counters per outbox, read on scrape. */
   bindRelay(relay: { stats(): OutboxRelayStats[] }): void {
-    const read = (f: 'published' | 'unroutable' | 'failed') => () => relay.stats().map((s): [Record<string, string>, number] => [{ outbox: s.outbox }, s[f]])
+    const read = (f: 'published' | 'unroutable' | 'failed' | 'retried') => () => relay.stats().map((s): [Record<string, string>, number] => [{ outbox: s.outbox }, s[f]])
     mirroredCounter(this.registry, 'shardkit_relay_published_total', 'Events the relay published and the broker confirmed', ['outbox'], read('published'))
     mirroredCounter(this.registry, 'shardkit_relay_unroutable_total', 'Events the broker returned unroutable (retried later)', ['outbox'], read('unroutable'))
     mirroredCounter(this.registry, 'shardkit_relay_failed_total', 'Publishes that failed (nack, timeout, broken connection)', ['outbox'], read('failed'))
+    mirroredCounter(this.registry, 'shardkit_relay_retried_total', 'Held events (refused by a full queue or unroutable) sent later and confirmed', ['outbox'], read('retried'))
+    new Gauge({
+      name: 'shardkit_relay_held',
+      help: 'Events handed off from the outbox head but still owed to a target that refused them (the retry table)',
+      labelNames: ['outbox'],
+      registers: [this.registry],
+      collect() {
+        for (const s of relay.stats()) this.set({ outbox: s.outbox }, s.owed)
+      },
+    })
     new Gauge({
       name: 'shardkit_relay_holding',
       help: 'Whether this relay holds the lease of an outbox (1) or not (0)',
@@ -221,12 +231,15 @@ export class ShardkitMetrics implements DualWriteMetrics, WatcherMetrics {
 
   /** An order-event consumer's counters, read on scrape. */
   bindConsumer(consumer: { readonly queue: string; readonly counters: Readonly<ConsumerCounters> }): void {
-    const kinds = ['handled', 'duplicates', 'stale', 'gaps', 'waited', 'failures', 'malformed'] as const
+    const kinds = ['handled', 'duplicates', 'stale', 'gaps', 'waited', 'failures', 'malformed', 'unvouched'] as const
     this.consumers.push(consumer)
     if (this.consumers.length > 1) return
-    mirroredCounter(this.registry, 'shardkit_consumer_events_total', 'Order events seen by consumers, by queue and outcome', ['queue', 'outcome'], () =>
-      this.consumers.flatMap((c) => kinds.map((k): [Record<string, string>, number] => [{ queue: c.queue, outcome: k }, c.counters[k]])),
+    mirroredCounter(this.registry, 'shardkit_consumer_events_total', 'Order events seen by consumers, by queue and outcome (unvouched: possibly handled before a Redis loss, reported instead of trusted)', ['queue', 'outcome'], () =>
+      this.consumers.flatMap((c) => kinds.map((k): [Record<string, string>, number] => [{ queue: c.queue, outcome: k }, c.counters[k] ?? 0])),
     )
+    const per = (f: 'redisLosses' | 'restored') => () => this.consumers.map((c): [Record<string, string>, number] => [{ queue: c.queue }, c.counters[f] ?? 0])
+    mirroredCounter(this.registry, 'shardkit_consumer_redis_losses_total', 'Times a consumer found that Redis had lost its queue\'s memory (epoch marker gone)', ['queue'], per('redisLosses'))
+    mirroredCounter(this.registry, 'shardkit_consumer_restored_total', 'Orders whose last handled version was restored into Redis from the durable store', ['queue'], per('restored'))
   }
 
   private readonly consumers: { readonly queue: string; readonly counters: Readonly<ConsumerCounters> }[] = []

@@ -10,85 +10,28 @@
  *   (onUnvouched, `unvouched`) instead of handing them to `handle`.
  * Each test gets its own exchange, queue, key prefix; the database is dropped after.
  */
-import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { Connection, type Publisher } from 'rabbitmq-client'
 import type { Pool } from 'mysql2/promise'
-import { createOrderEventConsumer, type HandleContext, type OrderEventConsumer, type OrderEventConsumerOptions, type UnvouchedEvent } from '../../src/events/consumer.js'
+import type { HandleContext, UnvouchedEvent } from '../../src/events/consumer.js'
 import { createMysqlConsumerState, type MysqlConsumerState } from '../../src/events/consumer-state.js'
-import { EVENT_PARTITIONS, bindingKey, encodeEvent, routingKeyOf, type OrderEvent, type OrderEventType } from '../../src/events/message.js'
+import type { OrderEvent } from '../../src/events/message.js'
 import { startRedisInstance, type RedisInstance } from '../support/redis-instance.js'
 import { adminPool, testPrefix } from '../support/db.js'
 import { testAmqpUrl } from '../support/events.js'
+import { consumerHarness } from '../support/consumer-harness.js'
 
 const AMQP_URL = testAmqpUrl()
 const prefix = testPrefix('evloss')
 const database = `${prefix}svc`
-const ALL_PARTITIONS = Array.from({ length: EVENT_PARTITIONS }, (_, p) => bindingKey(p))
-const TYPES: OrderEventType[] = ['created', 'paid', 'accepted', 'delivering', 'completed', 'cancelled']
-
 let conn: Connection
 let pub: Publisher
 let inst: RedisInstance
 let redis: Redis
 let pool: Pool
 let state: MysqlConsumerState
-let n = 0
-const cleanups: (() => Promise<unknown>)[] = []
-
-function names() {
-  const id = ++n
-  const exchange = `${prefix}ex${id}`
-  const queue = `${prefix}q${id}`
-  cleanups.push(
-    () => conn.queueDelete({ queue }),
-    () => conn.exchangeDelete({ exchange }),
-  )
-  return { exchange, queue, keyPrefix: `${prefix}t${id}:` }
-}
-
-let seq = 0
-function ev(orderId: string, version: number): OrderEvent {
-  return {
-    eventId: `e${++seq}-${randomUUID().slice(0, 8)}`,
-    orderId,
-    userId: String(1000 + (Number(orderId) % 97)),
-    merchantId: '77',
-    type: TYPES[Math.min(version - 1, TYPES.length - 1)]!,
-    version,
-    occurredAt: new Date().toISOString(),
-  }
-}
-
-async function publish(exchange: string, events: readonly OrderEvent[]): Promise<void> {
-  for (const e of events) await pub.send({ exchange, routingKey: routingKeyOf(e), durable: true }, encodeEvent(e))
-}
-
-/** Polls `cond` (no fixed sleeps): resolves once it holds, fails naming `what` after `ms`. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-async function start(nm: ReturnType<typeof names>, handle: (e: OrderEvent, ctx: HandleContext) => void | Promise<void>, extra: Partial<OrderEventConsumerOptions> = {}): Promise<OrderEventConsumer> {
-  const c = await createOrderEventConsumer({
-    amqpUrl: AMQP_URL,
-    exchange: nm.exchange,
-    redis,
-    keyPrefix: nm.keyPrefix,
-    queue: nm.queue,
-    bindings: ALL_PARTITIONS,
-    handle,
-    retryDelayMs: { initial: 20, max: 200 },
-    ...extra,
-  })
-  cleanups.unshift(() => c.close())
-  return c
-}
+const { names, ev, publish, until, start, cleanup } = consumerHarness({ prefix, amqpUrl: AMQP_URL, conn: () => conn, pub: () => pub, redis: () => redis, untilMs: 20_000 })
 
 function recorder() {
   const calls: { event: OrderEvent; ctx: HandleContext }[] = []
@@ -111,7 +54,7 @@ beforeAll(async () => {
 })
 
 afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c().catch(() => undefined)
+  await cleanup()
 })
 
 afterAll(async () => {

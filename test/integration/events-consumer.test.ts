@@ -6,91 +6,28 @@
  * dropping one), and a queue declared with other arguments refused.
  * Each test gets its own exchange, queue and Redis key prefix, removed after.
  */
-import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { Connection, type Publisher } from 'rabbitmq-client'
 import { isShardkitError } from '../../src/errors.js'
 import { createPartitionConsumers } from '../../src/events/consumer-group.js'
-import { createOrderEventConsumer, type HandleContext, type OrderEventConsumer, type OrderEventConsumerOptions } from '../../src/events/consumer.js'
-import { EVENT_PARTITIONS, bindingKey, encodeEvent, partitionOfUser, routingKeyOf, type OrderEvent, type OrderEventType } from '../../src/events/message.js'
+import { createOrderEventConsumer, type HandleContext } from '../../src/events/consumer.js'
+import { EVENT_PARTITIONS, bindingKey, encodeEvent, partitionOfUser, routingKeyOf, type OrderEvent } from '../../src/events/message.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { testPrefix, testRedisUrl } from '../support/db.js'
+import { ALL_PARTITIONS, consumerHarness } from '../support/consumer-harness.js'
 
 const AMQP_URL = process.env.SHARDKIT_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const prefix = testPrefix('evconsumer')
-const ALL_PARTITIONS = Array.from({ length: EVENT_PARTITIONS }, (_, p) => bindingKey(p))
-const TYPES: OrderEventType[] = ['created', 'paid', 'accepted', 'delivering', 'completed', 'cancelled']
-
 let conn: Connection
 let pub: Publisher
 let redis: Redis
-let n = 0
-const cleanups: (() => Promise<unknown>)[] = []
-
-/** One test's names: its own exchange, queue and Redis key prefix. */
-function names() {
-  const id = ++n
-  const exchange = `${prefix}ex${id}`
-  const queue = `${prefix}q${id}`
-  const keyPrefix = `${prefix}t${id}:`
-  cleanups.push(
-    () => conn.queueDelete({ queue }),
-    () => conn.exchangeDelete({ exchange }),
-  )
-  return { exchange, queue, keyPrefix }
-}
-
-let seq = 0
-function ev(orderId: string, version: number, eventId = `e${++seq}-${randomUUID().slice(0, 8)}`): OrderEvent {
-  return {
-    eventId,
-    orderId,
-    userId: String(1000 + Number(orderId) % 97),
-    merchantId: '77',
-    type: TYPES[Math.min(version - 1, TYPES.length - 1)]!,
-    version,
-    occurredAt: new Date().toISOString(),
-  }
-}
-
-async function publish(exchange: string, events: OrderEvent[]): Promise<void> {
-  for (const e of events) await pub.send({ exchange, routingKey: routingKeyOf(e), durable: true }, encodeEvent(e))
-}
-
-/** Polls `cond` (no fixed sleeps): resolves once it holds, fails with `what` after `ms`. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const { cleanups, names, ev, publish, until, start, cleanup } = consumerHarness({ prefix, amqpUrl: AMQP_URL, conn: () => conn, pub: () => pub, redis: () => redis })
 
 interface Call {
   event: OrderEvent
   ctx: HandleContext
   at: number
-}
-
-async function start(
-  nm: ReturnType<typeof names>,
-  handle: (e: OrderEvent, ctx: HandleContext) => Promise<void> | void,
-  extra: Partial<OrderEventConsumerOptions> = {},
-): Promise<OrderEventConsumer> {
-  const c = await createOrderEventConsumer({
-    amqpUrl: AMQP_URL,
-    exchange: nm.exchange,
-    redis,
-    keyPrefix: nm.keyPrefix,
-    queue: nm.queue,
-    bindings: ALL_PARTITIONS,
-    handle,
-    retryDelayMs: { initial: 20, max: 200 },
-    ...extra,
-  })
-  cleanups.unshift(() => c.close())
-  return c
 }
 
 /** A handler that records every successful call. */
@@ -114,7 +51,7 @@ beforeAll(async () => {
 })
 
 afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c().catch(() => undefined)
+  await cleanup()
 })
 
 afterAll(async () => {

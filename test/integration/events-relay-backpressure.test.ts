@@ -13,19 +13,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RowDataPacket } from 'mysql2/promise'
-import { Connection, type Consumer } from 'rabbitmq-client'
-import { provision } from '../../src/provision/index.js'
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import type { Connection, Consumer } from 'rabbitmq-client'
+import type { Runtime } from '../../src/runtime/runtime.js'
 import { qualified } from '../../src/runtime/mysql.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { legacyLocation } from '../../src/dualwrite/placement.js'
-import { createOutboxHook, OUTBOX_TABLE } from '../../src/events/outbox.js'
+import { OUTBOX_TABLE } from '../../src/events/outbox.js'
 import { OutboxRelay } from '../../src/events/relay.js'
 import { readEventsStatus, conventionalQueues } from '../../src/events/status.js'
 import { bindingKey, decodeEvent, partitionOfUser, type OrderEvent } from '../../src/events/message.js'
-import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
-import { deleteTopology, testAmqpUrl, withEvents } from '../support/events.js'
-import { FixedStage, hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+import { dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
+import { deleteTopology, withEvents } from '../support/events.js'
+import { hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+import { openOutboxFleet } from './outbox-fleet.js'
 
 const prefix = testPrefix('evbackp')
 const exchange = `${prefix}ex`
@@ -123,15 +123,7 @@ function duplicates(qs: readonly string[]): string[] {
 }
 
 beforeAll(async () => {
-  await createLegacyTable(base)
-  rt = openRuntime(base)
-  await provision(rt)
-  const stage = new FixedStage(base, pools.get, rt)
-  await stage.set('legacy')
-  store = new DualWriteStore({ runtime: rt, stage, onPrimaryWrite: createOutboxHook({ config: rt.config }) })
-  amqp = new Connection({ url: testAmqpUrl(), connectionName: `${prefix} test` })
-  amqp.on('error', () => undefined)
-  await amqp.onConnect(10_000)
+  ;({ rt, store, amqp } = await openOutboxFleet(base, pools, prefix))
   await amqp.exchangeDeclare({ exchange, type: 'topic', durable: true })
   // The queues as createPartitionConsumers lays them out: one per service and partition, bound to its partition.
   for (const svc of SERVICES) {

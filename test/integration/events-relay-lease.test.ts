@@ -10,18 +10,18 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RowDataPacket } from 'mysql2/promise'
-import { Connection } from 'rabbitmq-client'
-import { provision } from '../../src/provision/index.js'
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js'
+import type { Connection } from 'rabbitmq-client'
+import type { Runtime } from '../../src/runtime/runtime.js'
 import { qualified } from '../../src/runtime/mysql.js'
-import { DualWriteStore } from '../../src/dualwrite/store.js'
+import type { DualWriteStore } from '../../src/dualwrite/store.js'
 import { legacyLocation } from '../../src/dualwrite/placement.js'
-import { createOutboxHook, OUTBOX_TABLE, RELAY_TOKEN_TABLE } from '../../src/events/outbox.js'
+import { OUTBOX_TABLE, RELAY_TOKEN_TABLE } from '../../src/events/outbox.js'
 import { OutboxRelay } from '../../src/events/relay.js'
 import { RELAY_LEASE_TABLE } from '../../src/events/relay-lease.js'
-import { createLegacyTable, dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
-import { collect, deleteTopology, firstArrivals, misordered, testAmqpUrl, withEvents } from '../support/events.js'
-import { FixedStage, hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+import { dropPrefixedDatabases, testFleetConfig, testPrefix } from '../support/db.js'
+import { collect, deleteTopology, firstArrivals, misordered, withEvents } from '../support/events.js'
+import { hostPools, newOrderId, orderRow } from './dualwrite-support.js'
+import { openOutboxFleet } from './outbox-fleet.js'
 
 const prefix = testPrefix('evlease')
 const exchange = `${prefix}ex`
@@ -51,15 +51,7 @@ async function write(orders: number): Promise<Map<string, number>> {
 const count = async (where = '1 = 1') => Number((await pools.get('legacy').query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${qualified(l.database, OUTBOX_TABLE)} WHERE ${where}`))[0][0]!.n)
 
 beforeAll(async () => {
-  await createLegacyTable(base)
-  rt = openRuntime(base)
-  await provision(rt)
-  const stage = new FixedStage(base, pools.get, rt)
-  await stage.set('legacy')
-  store = new DualWriteStore({ runtime: rt, stage, onPrimaryWrite: createOutboxHook({ config: rt.config }) })
-  amqp = new Connection({ url: testAmqpUrl(), connectionName: `${prefix} test` })
-  amqp.on('error', () => undefined)
-  await amqp.onConnect(10_000)
+  ;({ rt, store, amqp } = await openOutboxFleet(base, pools, prefix))
 })
 afterEach(async () => {
   await pools.get('legacy').query(`DELETE FROM ${qualified(l.database, OUTBOX_TABLE)}`)

@@ -216,6 +216,40 @@ describe('events relay', () => {
     await c.close()
   })
 
+  it('a holder paused after reading its batch, past its lease, publishes nothing when it wakes: the new holder sent each event once', async () => {
+    const s = scenario()
+    const c = await collect(amqp, s.exchange, s.queue)
+    const a = relay(s.rt, { holder: 'relay-late', leaseTtlMs: 600 })
+    let releaseA!: () => void
+    const aStalled = new Promise<void>((resolve) => (releaseA = resolve))
+    let aReached!: () => void
+    const aAt = new Promise<void>((resolve) => (aReached = resolve))
+    setPhaseHandler(async (point, d) => {
+      // a GC pause or a SIGSTOP between reading the batch and sending it
+      if (point === 'events.before-publish' && d.holder === 'relay-late') {
+        aReached()
+        await aStalled
+      }
+    })
+    a.start()
+    const expected = await write(5, 2, 3800) // 15 events
+    await aAt
+    const b = relay(s.rt, { holder: 'relay-new', leaseTtlMs: 600 })
+    b.start()
+    await c.waitFor(15)
+    await waitUntil(async () => (await unpublished()) === 0, 15_000)
+    expect((await readRelayLeases(s.rt)).find((l) => l.outbox === 'legacy')).toMatchObject({ holder: 'relay-new' })
+    releaseA()
+    await waitUntil(async () => !a.stats()[0]!.holding, 5_000)
+    await new Promise((r) => setTimeout(r, 500)) // room for a late publish to arrive, were there one
+    const { byOrder, duplicates } = firstArrivals(c.events)
+    expect(duplicates, 'the woken holder published its stale batch').toBe(0)
+    expect(c.events).toHaveLength(15)
+    expect(misordered(byOrder, expected)).toEqual([])
+    expect(a.stats()[0]!.published).toBe(0)
+    await c.close()
+  })
+
   it('broker cut mid-traffic: writes succeed, the outbox grows, the relay reconnects and drains, none lost', async () => {
     const proxy = await startTcpProxy({ targetPort: Number(new URL(testAmqpUrl()).port || 5672) })
     try {

@@ -118,6 +118,27 @@ describe('metrics read at scrape time', () => {
     expect(await value('handled')).toBe(2)
     counters.handled = 5
     expect(await value('handled')).toBe(5)
+    // After a Redis loss: what could not be vouched for, the losses noticed, the orders restored.
+    expect(await value('unvouched')).toBe(0)
+    Object.assign(counters, { unvouched: 4, redisLosses: 1, restored: 7 })
+    expect(await value('unvouched')).toBe(4)
+    const text = await m.registry.metrics()
+    expect(text).toContain('shardkit_consumer_redis_losses_total{queue="billing.order-events.00"} 1')
+    expect(text).toContain('shardkit_consumer_restored_total{queue="billing.order-events.00"} 7')
+  })
+
+  it('mirrors the relay\'s retried events and shows what it still holds for a refusing target', async () => {
+    const { ShardkitMetrics } = await import('../../src/metrics/metrics.js')
+    const m = new ShardkitMetrics()
+    const s = { outbox: 'legacy', holding: true, token: 3, published: 12, unroutable: 0, failed: 2, nacked: 2, owed: 7, retried: 0, lastError: 'NACK', waitingOn: null, skipping: [], lastPublishAt: null }
+    m.bindRelay({ stats: () => [{ ...s }] })
+    let text = await m.registry.metrics()
+    expect(text).toContain('shardkit_relay_held{outbox="legacy"} 7')
+    expect(text).toContain('shardkit_relay_retried_total{outbox="legacy"} 0')
+    Object.assign(s, { owed: 0, retried: 7 })
+    text = await m.registry.metrics()
+    expect(text).toContain('shardkit_relay_held{outbox="legacy"} 0')
+    expect(text).toContain('shardkit_relay_retried_total{outbox="legacy"} 7')
   })
 
   it('a stage applied and a heartbeat written show as the stage gauges and the heartbeat age', async () => {
