@@ -118,6 +118,9 @@ export async function openJobControl(rt: Runtime, job: JobKind, opts: JobControl
   return gate
 }
 
+/** How far behind its limit a throttled job may catch up at full speed (ms of rows at the limit). */
+export const THROTTLE_CREDIT_MS = 1_000
+
 class Gate implements JobControl {
   readonly runId = randomUUID()
   private readonly clock: () => number
@@ -191,7 +194,9 @@ class Gate implements JobControl {
 
   /**
    * Holds rows/s to the limit, measured since the limit (or the run, or the
-   * resume) began. Under a limit the chunk in flight is settled first, so
+   * resume) began, with at most THROTTLE_CREDIT_MS of catch-up after falling
+   * behind (without it, a job starved for 10 s would then copy 10 s of rows
+   * at full speed: a burst on the primary the operator throttled to protect). Under a limit the chunk in flight is settled first, so
    * every row read is counted (a pipelined chunk would otherwise run ahead of
    * the limit by a chunk, which at a low limit is seconds of rows).
    */
@@ -204,6 +209,10 @@ class Gate implements JobControl {
       this.windowRows ??= done
       if (limit === null || signal?.aborted || this.current.paused) return
       const dueMs = ((done - this.windowRows) / limit) * 1000
+      // Time the job fell behind its limit (a stalled chunk, a starved process) is not made up at
+      // full speed afterwards: at most THROTTLE_CREDIT_MS of it counts, so the limit holds as a pace.
+      const behindMs = this.clock() - this.windowStart - dueMs
+      if (behindMs > THROTTLE_CREDIT_MS) this.windowStart += behindMs - THROTTLE_CREDIT_MS
       const waitMs = dueMs - (this.clock() - this.windowStart)
       if (waitMs <= 0) return
       this.noticeLongThrottle(limit)

@@ -75,6 +75,35 @@ describe('job control gate', () => {
     expect(p.samples.length).toBeGreaterThanOrEqual(2)
   })
 
+  it('a throttled job that fell behind (a stall) catches up by at most 1 s of rows, then holds the limit again', async () => {
+    let now = 0
+    await changeJobSettings(fleet.rt, 'backfill', { maxRowsPerSecond: 100 }, 'gate-test')
+    const gate = await openJobControl(fleet.rt, 'backfill', { scope: 'all', pollMs: 20, reportMs: 1_000, now: () => now })
+    let rows = 0
+    const progress = () => ({ rowsDone: rows, rowsTotal: 100_000, chunks: rows / 10, chunkSize: 10, concurrency: 1 })
+    await gate.betweenChunks(progress)
+    // A 10 s stall (the process starved, a chunk stuck on a lock), 10 rows done in it.
+    now += 10_000
+    rows += 10
+    // Chunks of 10 rows from here: the first 1 s of credit (100 rows) goes at once ...
+    let free = 0
+    for (let i = 0; i < 20; i++) {
+      let waited = false
+      const p = gate.betweenChunks(progress).then(() => undefined)
+      // The gate sleeps on real timers (pollMs); advance the fake clock while it waits.
+      const tick = setInterval(() => ((now += 20), (waited = true)), 5)
+      await p
+      clearInterval(tick)
+      if (!waited) free++
+      rows += 10
+    }
+    // ... and no more: without the cap all 20 chunks (and 90 more) would have gone without a wait.
+    expect(free).toBeGreaterThanOrEqual(9)
+    expect(free).toBeLessThanOrEqual(11)
+    await gate.finish('finished', progress())
+    await changeJobSettings(fleet.rt, 'backfill', { maxRowsPerSecond: null }, 'gate-test')
+  })
+
   it('a fleet provisioned before job control: no DDL is issued, pause says to provision (exit 3), status still answers', async () => {
     const db = fleet.config.control.database
     for (const t of ['shardkit_job_control', 'shardkit_job_progress']) await fleet.rt.control().query(`DROP TABLE ${qualified(db, t)}`)
