@@ -196,9 +196,10 @@ class Gate implements JobControl {
    * Holds rows/s to the limit, measured since the limit (or the run, or the
    * resume) began, with at most THROTTLE_CREDIT_MS of catch-up after falling
    * behind (without it, a job starved for 10 s would then copy 10 s of rows
-   * at full speed: a burst on the primary the operator throttled to protect). Under a limit the chunk in flight is settled first, so
-   * every row read is counted (a pipelined chunk would otherwise run ahead of
-   * the limit by a chunk, which at a low limit is seconds of rows).
+   * at full speed: a burst on the primary the operator throttled to protect).
+   * Under a limit the chunk in flight is settled first, so every row read is
+   * counted (a pipelined chunk would otherwise run ahead of the limit by a
+   * chunk, which at a low limit is seconds of rows).
    */
   private async throttle(progress: () => ChunkProgress, settle?: () => Promise<unknown>): Promise<void> {
     const signal = this.opts.signal
@@ -211,9 +212,9 @@ class Gate implements JobControl {
       const dueMs = ((done - this.windowRows) / limit) * 1000
       // Time the job fell behind its limit (a stalled chunk, a starved process) is not made up at
       // full speed afterwards: at most THROTTLE_CREDIT_MS of it counts, so the limit holds as a pace.
-      const behindMs = this.clock() - this.windowStart - dueMs
-      if (behindMs > THROTTLE_CREDIT_MS) this.windowStart += behindMs - THROTTLE_CREDIT_MS
-      const waitMs = dueMs - (this.clock() - this.windowStart)
+      const now = this.clock()
+      this.windowStart = Math.max(this.windowStart, now - dueMs - THROTTLE_CREDIT_MS)
+      const waitMs = dueMs - (now - this.windowStart)
       if (waitMs <= 0) return
       this.noticeLongThrottle(limit)
       await sleep(Math.min(waitMs, this.pollMs), signal)

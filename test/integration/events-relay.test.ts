@@ -76,6 +76,24 @@ function relay(r: Runtime, opts: Partial<ConstructorParameters<typeof OutboxRela
   return x
 }
 
+/**
+ * Holds relay `holder` at phase point `point` (where `when` holds) until `release()`;
+ * `at` resolves once it is held there. Cleared by the afterEach.
+ */
+function stallAt(point: string, holder: string, when: (d: Record<string, unknown>) => boolean = () => true): { at: Promise<void>; release: () => void } {
+  let release!: () => void
+  const stalled = new Promise<void>((resolve) => (release = resolve))
+  let reached!: () => void
+  const at = new Promise<void>((resolve) => (reached = resolve))
+  setPhaseHandler(async (p, d) => {
+    if (p === point && d.holder === holder && when(d)) {
+      reached()
+      await stalled
+    }
+  })
+  return { at, release }
+}
+
 /** Writes `orders` orders with `changes` status changes each; returns order id -> last version. */
 async function write(orders: number, changes: number, user = 3000): Promise<Map<string, number>> {
   const out = new Map<string, number>()
@@ -186,16 +204,8 @@ describe('events relay', () => {
     const s = scenario()
     const c = await collect(amqp, s.exchange, s.queue)
     const a = relay(s.rt, { holder: 'relay-a', leaseTtlMs: 600 })
-    let releaseA!: () => void
-    const aStalled = new Promise<void>((resolve) => (releaseA = resolve))
-    let aReached!: () => void
-    const aAt = new Promise<void>((resolve) => (aReached = resolve))
-    setPhaseHandler(async (point, d) => {
-      if (point === 'events.published-before-mark' && d.holder === 'relay-a' && Number(d.count) > 0) {
-        aReached()
-        await aStalled // a GC pause / partition between publish and mark
-      }
-    })
+    // a GC pause / partition between publish and mark
+    const { at: aAt, release: releaseA } = stallAt('events.published-before-mark', 'relay-a', (d) => Number(d.count) > 0)
     a.start()
     await new Promise((r) => setTimeout(r, 100))
     const b = relay(s.rt, { holder: 'relay-b', leaseTtlMs: 600 })
@@ -220,17 +230,8 @@ describe('events relay', () => {
     const s = scenario()
     const c = await collect(amqp, s.exchange, s.queue)
     const a = relay(s.rt, { holder: 'relay-late', leaseTtlMs: 600 })
-    let releaseA!: () => void
-    const aStalled = new Promise<void>((resolve) => (releaseA = resolve))
-    let aReached!: () => void
-    const aAt = new Promise<void>((resolve) => (aReached = resolve))
-    setPhaseHandler(async (point, d) => {
-      // a GC pause or a SIGSTOP between reading the batch and sending it
-      if (point === 'events.before-publish' && d.holder === 'relay-late') {
-        aReached()
-        await aStalled
-      }
-    })
+    // a GC pause or a SIGSTOP between reading the batch and sending it
+    const { at: aAt, release: releaseA } = stallAt('events.before-publish', 'relay-late')
     a.start()
     const expected = await write(5, 2, 3800) // 15 events
     await aAt
