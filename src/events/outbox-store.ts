@@ -122,29 +122,3 @@ export async function firstPendingStageVersion(rt: Runtime, p: PrimaryDatabase):
     throw err
   }
 }
-
-/** What the barrier lets through: rows with a stage version up to `clearedUpTo`; `waitingOn` names an outbox holding the rest back. */
-export interface BarrierResult {
-  readonly clearedUpTo: number
-  readonly waitingOn?: { readonly outbox: string; readonly stageVersion: number }
-}
-
-/**
- * Checks the outboxes of the other side for unpublished rows older (by stage
- * version) than `upTo`. Because no write can commit below the fences' current
- * version, a cleared version stays cleared: callers cache it.
- * @throws the driver's error when an outbox of the other side is unreachable (the caller waits: safe)
- */
-export async function checkBarrier(rt: Runtime, self: PrimaryDatabase, all: readonly PrimaryDatabase[], upTo: number): Promise<BarrierResult> {
-  const others = all.filter((o) => o.side !== self.side)
-  const firsts = await Promise.all(others.map(async (o) => ({ o, v: await firstPendingStageVersion(rt, o) })))
-  let cleared = upTo
-  let waitingOn: BarrierResult['waitingOn']
-  for (const { o, v } of firsts) {
-    if (v !== undefined && v < cleared) {
-      cleared = v
-      waitingOn = { outbox: o.name, stageVersion: v }
-    }
-  }
-  return waitingOn ? { clearedUpTo: cleared, waitingOn } : { clearedUpTo: cleared }
-}

@@ -5,6 +5,11 @@
  * and only since the job's settings last changed or it resumed: the job
  * clears its samples then. Progress is capped at 100 %, and an ETA is given
  * only when there is a rate to project.
+ *
+ * A throttled job's ETA is projected at the pace it holds, not at the
+ * window's average: the throttle catches up at most a second after a stall,
+ * so a stall in the short window since a throttle change drags the average
+ * down while the job then runs at its limit (CI saw "ETA 25 s, real 16.6 s").
  */
 
 /** One sample: the job's clock in ms and rows done at that time. */
@@ -35,6 +40,47 @@ export function recentRate(samples: readonly RateSample[], windowMs = RATE_WINDO
   }
   if (!first || last[0] - first[0] < 500) return null
   return Math.max(0, (last[1] - first[1]) / ((last[0] - first[0]) / 1000))
+}
+
+/**
+ * The rate the job held for most of the window: the time-weighted median of
+ * the rates between consecutive samples. A stall (no report for a while, then
+ * one long, slow interval) that takes less than half the window's time does
+ * not move it. Null with fewer than two samples a moment apart.
+ */
+export function heldRate(samples: readonly RateSample[], windowMs = RATE_WINDOW_MS): number | null {
+  const last = samples[samples.length - 1]
+  if (!last) return null
+  const from = samples.findIndex((s) => s[0] >= last[0] - windowMs)
+  const spans: Array<readonly [rate: number, ms: number]> = []
+  let total = 0
+  for (let i = Math.max(1, from + 1); i < samples.length; i++) {
+    const ms = samples[i]![0] - samples[i - 1]![0]
+    if (ms <= 0) continue
+    spans.push([Math.max(0, (samples[i]![1] - samples[i - 1]![1]) / (ms / 1000)), ms])
+    total += ms
+  }
+  if (total < 500) return null
+  spans.sort((a, b) => a[0] - b[0])
+  let acc = 0
+  for (const [rate, ms] of spans) {
+    acc += ms
+    if (acc >= total / 2) return rate
+  }
+  return spans[spans.length - 1]![0]
+}
+
+/**
+ * The rate an ETA is projected at. Unthrottled: the window's average (the
+ * machine sets the pace, stalls included). Throttled: the rate held for most
+ * of the window, never above the limit; a job that cannot reach its limit is
+ * projected at what it holds.
+ */
+export function projectedRate(samples: readonly RateSample[], maxRowsPerSecond: number | null, windowMs = RATE_WINDOW_MS): number | null {
+  const average = recentRate(samples, windowMs)
+  if (maxRowsPerSecond === null || average === null) return average
+  const held = heldRate(samples, windowMs)
+  return held === null ? average : Math.min(maxRowsPerSecond, held)
 }
 
 /** Progress as a share 0..1, never above 1 (rows inserted during the copy can push done past the total counted at its start). */

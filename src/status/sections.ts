@@ -8,7 +8,7 @@ import type { Checkpoint } from '../backfill/checkpoints.js'
 import type { StageState } from '../cutover/stages.js'
 import type { readLiveInstances } from '../cutover/switch-store.js'
 import type { JobSettings } from '../jobs/settings.js'
-import { etaSeconds, progressShare, recentRate } from '../jobs/rate.js'
+import { etaSeconds, progressShare, projectedRate, recentRate } from '../jobs/rate.js'
 import type { Pair } from '../verify/compare.js'
 import type { JobProgressRow, Read, VerifyRunRow } from './sources.js'
 import type { BackfillDimensionView, BackfillSection, InstancesSection, JobRunView, JobSettingsView, VerifyRunView, VerifySection, Why } from './document.js'
@@ -101,7 +101,9 @@ export function backfillSection(cps: Read<Map<string, Checkpoint>>, settings: Jo
     rate = recentRate(p!.samples)
     if (rate === null) w.rowsPerSecond = 'measuring: fewer than two reports since the run or its settings changed'
   } else w.rowsPerSecond = `backfill ${state}: no rows are being copied`
-  const eta = complete ? 0 : state === 'running' ? etaSeconds(rowsDone, rowsTotal, rate) : null
+  // A throttled job is projected at the pace it holds (a stall in the window is not its pace).
+  const pace = state === 'running' && rate !== null ? projectedRate(p!.samples, p!.maxRowsPerSecond) : rate
+  const eta = complete ? 0 : state === 'running' ? etaSeconds(rowsDone, rowsTotal, pace) : null
   if (eta === null) w.etaSeconds = state === 'paused' ? 'paused: no ETA until resumed' : state !== 'running' ? `backfill ${state}` : rate === 0 ? 'no rows copied in the last minute' : (w.rowsPerSecond ?? w.rowsTotal ?? 'no rate yet')
   const etaAt = eta === null ? null : new Date(Date.now() + eta * 1000).toISOString()
   if (etaAt === null) w.etaAt = w.etaSeconds!

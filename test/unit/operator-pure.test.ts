@@ -4,7 +4,9 @@
  * `--interval` and `--listen`, and the loopback rule of `serve`.
  */
 import { describe, expect, it } from 'vitest'
-import { etaSeconds, progressShare, recentRate, trimSamples, type RateSample } from '../../src/jobs/rate.js'
+import { etaSeconds, heldRate, progressShare, projectedRate, recentRate, trimSamples, type RateSample } from '../../src/jobs/rate.js'
+import { backfillSection } from '../../src/status/sections.js'
+import type { JobProgressRow } from '../../src/status/sources.js'
 import { parseSettingValue } from '../../src/jobs/settings.js'
 import { countStates, shardViews, type DimensionFacts } from '../../src/status/shards.js'
 import { parseInterval } from '../../src/cli/commands/status.js'
@@ -28,6 +30,54 @@ describe('rate and ETA', () => {
     expect(recentRate(s.slice(0, 64))).toBeCloseTo((30 * 100 + 30 * 1000) / 60, 6)
     expect(recentRate([[0, 0]])).toBeNull()
     expect(recentRate([[0, 0], [100, 50]])).toBeNull()
+  })
+
+  // A throttled copy at 600 rows/s, reporting each second, with a 4 s stall 4 s after the
+  // throttle changed (the window restarts then): no report during the stall, then the throttle's
+  // one second of catch-up, then the limit again. The shape CI saw: "ETA 25 s, real 16.6 s".
+  const stalled = (limit: number): RateSample[] => {
+    const s: RateSample[] = [[0, 5_000]]
+    const step = (at: number, rows: number) => s.push([at * 1000, s[s.length - 1]![1] + rows])
+    for (let t = 1; t <= 4; t++) step(t, limit)
+    step(8, limit)
+    for (let t = 9; t <= 11; t++) step(t, limit)
+    return s
+  }
+
+  it('projects a throttled job at the pace it holds, not at an average a stall pulled down', () => {
+    const s = stalled(600)
+    expect(recentRate(s)).toBeCloseTo(4_800 / 11, 6)
+    expect(heldRate(s)).toBeCloseTo(600, 6)
+    expect(projectedRate(s, 600)).toBeCloseTo(600, 6)
+    // Unthrottled, the machine sets the pace, stalls included: the average.
+    expect(projectedRate(s, null)).toBeCloseTo(4_800 / 11, 6)
+    // Never above the limit (the catch-up interval runs faster than it).
+    expect(projectedRate([[0, 0], [1000, 600], [2000, 1_500], [3000, 2_100]], 600)).toBe(600)
+    // A job that cannot reach its limit is projected at what it holds.
+    expect(projectedRate([[0, 0], [1000, 300], [2000, 600], [3000, 900]], 600)).toBeCloseTo(300, 6)
+    // A stall for most of the window is the pace: 1 s at 600, then 6 s with 100 rows.
+    expect(projectedRate([[0, 0], [1000, 600], [7000, 700]], 600)).toBeCloseTo(100 / 6, 6)
+    expect(heldRate([[0, 0]])).toBeNull()
+    expect(heldRate([[0, 0], [200, 10], [400, 20]])).toBeNull()
+  })
+
+  it('gives a throttled backfill at 50 % the ETA of its limit despite a stall in the window', () => {
+    const samples = stalled(600)
+    const done = samples[samples.length - 1]![1]
+    const cp = (dimension: string) => ({ dimension, state: 'running' as const, lastPk: '1', rowsCopied: done, startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:11.000Z', completedAt: null })
+    const p: JobProgressRow = {
+      job: 'backfill', runId: 'r1', scope: 'all', state: 'running', host: 'h', pid: 1, startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:11.000Z',
+      reportAgeMs: 100, finishedAt: null, rowsDone: done, rowsTotal: 2 * done, chunks: 40, chunkSize: 250, concurrency: 1, maxRowsPerSecond: 600, samples, message: null,
+    }
+    const b = backfillSection({ ok: true, value: new Map([['user', cp('user')], ['merchant', cp('merchant')]]) }, null, p, null, 30_000, null)
+    expect(b.state).toBe('running')
+    expect(b.percent).toBe(50)
+    // The measured rate is still shown as measured; the ETA projects the limit the job holds.
+    expect(b.rowsPerSecond).toBe(Math.round(4_800 / 11))
+    expect(b.etaSeconds).toBe(Math.round(done / 600))
+    // Unthrottled, the same samples project at the average.
+    const u = backfillSection({ ok: true, value: new Map([['user', cp('user')], ['merchant', cp('merchant')]]) }, null, { ...p, maxRowsPerSecond: null }, null, 30_000, null)
+    expect(u.etaSeconds).toBe(Math.round(done / (4_800 / 11)))
   })
 
   it('never reports progress above 100 % nor a negative ETA', () => {
