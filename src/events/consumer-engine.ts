@@ -13,7 +13,7 @@ import { ShardkitError } from '../errors.js'
 import type { Logger } from '../runtime/logger.js'
 import type { ConsumerCounters, OrderEventConsumer, OrderEventHandler, UnvouchedEvent, UnvouchedPolicy } from './consumer.js'
 import type { ConsumerStateStore } from './consumer-state.js'
-import type { EpochMarker, EventDedupe } from './dedupe.js'
+import { EpochTracker, type EpochMarker, type EventDedupe } from './dedupe.js'
 import { decodeEvent, type OrderEvent } from './message.js'
 import { classifyEvent, KeyedLock, KeyedSignal, unvouchedAfterLoss, type OrderMemory, type VersionGap } from './ordering.js'
 import { sleep } from '../runtime/sleep.js'
@@ -46,7 +46,7 @@ export class EventConsumer implements OrderEventConsumer {
   readonly queue: string
   private readonly totals: Required<ConsumerCounters> = { handled: 0, duplicates: 0, stale: 0, gaps: 0, waited: 0, failures: 0, malformed: 0, unvouched: 0, redisLosses: 0, restored: 0 }
   private readonly unvouchedList: UnvouchedEvent[] = []
-  private epoch: EpochMarker | undefined
+  private epoch: EpochTracker | undefined
   private readonly locks = new KeyedLock()
   private readonly wakeups = new KeyedSignal()
   private readonly stop = new AbortController()
@@ -76,13 +76,14 @@ export class EventConsumer implements OrderEventConsumer {
   }
 
   get redisLostAt(): string | undefined {
-    return this.epoch && this.epoch.lossAtMs > 0 ? new Date(this.epoch.lossAtMs).toISOString() : undefined
+    const m = this.epoch?.current
+    return m && m.lossAtMs > 0 ? new Date(m.lossAtMs).toISOString() : undefined
   }
 
   async start(timeoutMs: number): Promise<this> {
     // The marker first: a consumer that cannot reach Redis at start fails here, before taking messages.
     try {
-      this.epoch = await this.dedupe.start()
+      this.epoch = new EpochTracker(await this.dedupe.start())
     } catch (err) {
       await this.close()
       throw err
@@ -151,7 +152,7 @@ export class EventConsumer implements OrderEventConsumer {
           if (this.stop.signal.aborted || !live()) return ConsumerStatus.REQUEUE
           const memory = await this.remember(event, live)
           if (!memory) return ConsumerStatus.REQUEUE
-          if (this.s.durable === undefined && unvouchedAfterLoss(memory, Date.parse(event.occurredAt), this.epoch?.lossAtMs ?? 0, this.s.clockSkewMs)) {
+          if (this.s.durable === undefined && unvouchedAfterLoss(memory, Date.parse(event.occurredAt), this.epoch?.current.lossAtMs ?? 0, this.s.clockSkewMs)) {
             const status = await this.unvouchedOne(event, msg, attempt)
             if (status !== undefined) return status
             await sleep(Math.min(this.s.retryInitial * 2 ** (attempt - 1), this.s.retryMax), this.stop.signal)
@@ -185,12 +186,13 @@ export class EventConsumer implements OrderEventConsumer {
     }
   }
 
-  /** Notes the marker a script returned: a new epoch means Redis lost the queue's memory. */
+  /** Notes the marker a script returned: a new epoch means Redis lost the queue's memory (a late reply from before it does not). */
   private noteMarker(m: EpochMarker): void {
-    if (this.epoch?.epoch === m.epoch) return
-    const first = this.epoch === undefined
-    this.epoch = m
-    if (first) return
+    if (this.epoch === undefined) {
+      this.epoch = new EpochTracker(m)
+      return
+    }
+    if (this.epoch.note(m) !== 'lost') return
     this.totals.redisLosses++
     this.logger.warn(
       { lostAt: new Date(m.lossAtMs).toISOString(), durable: this.s.durable !== undefined },
@@ -217,7 +219,7 @@ export class EventConsumer implements OrderEventConsumer {
 
   /** Reports an event the consumer cannot vouch for, then skips it or hands it over marked, per policy; undefined when `handle` threw. */
   private async unvouchedOne(event: OrderEvent, msg: AsyncMessage, attempt: number): Promise<ConsumerStatus | undefined> {
-    const lostAt = new Date(this.epoch!.lossAtMs).toISOString()
+    const lostAt = new Date(this.epoch!.current.lossAtMs).toISOString()
     const u: UnvouchedEvent = {
       orderId: event.orderId,
       version: event.version,

@@ -123,6 +123,37 @@ export function versionKey(keyPrefix: string, queue: string, orderId: string): s
   return `${keyPrefix}ev:${queue}:{${orderId}}:v`
 }
 
+/** What one noted marker means: the same epoch, a reply from before a loss already noticed, or a new loss. */
+export type EpochNote = 'same' | 'stale' | 'lost'
+
+/**
+ * A consumer's view of its queue's epoch. Replies come back in order, but
+ * the awaits between a reply and the code that notes it differ (a lookup has
+ * more of them than a record), so a lookup issued before a flush can be noted
+ * after a record issued after it. An epoch once replaced is never current
+ * again (every new marker has a fresh uuid), so a marker seen before is a
+ * late reply, not another loss (CI counted one flush three times).
+ */
+export class EpochTracker {
+  private readonly retired = new Set<string>()
+
+  constructor(private marker: EpochMarker) {}
+
+  get current(): EpochMarker {
+    return this.marker
+  }
+
+  note(m: EpochMarker): EpochNote {
+    if (m.epoch === this.marker.epoch) return 'same'
+    if (this.retired.has(m.epoch)) return 'stale'
+    this.retired.add(this.marker.epoch)
+    // Losses are rare: the last 64 replaced epochs cover any reply still in flight.
+    if (this.retired.size > 64) this.retired.delete(this.retired.values().next().value!)
+    this.marker = m
+    return 'lost'
+  }
+}
+
 /** The key of a queue's epoch marker (exported for tests and the operator view). */
 export function epochKey(keyPrefix: string, queue: string): string {
   return `${keyPrefix}ev:${queue}:epoch`

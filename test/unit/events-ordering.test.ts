@@ -1,11 +1,13 @@
 /**
  * The consumer's pure ordering rules: the decision table, a property that any
  * delivery order with duplicates comes out handled once each in version
- * order, the per-order FIFO lock and the wake-up board.
+ * order, the per-order FIFO lock, the wake-up board, and the epoch tracker
+ * (a late reply from before a loss is not another loss).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import fc from 'fast-check'
 import { classifyEvent, KeyedLock, KeyedSignal } from '../../src/events/ordering.js'
+import { EpochTracker } from '../../src/events/dedupe.js'
 
 describe('classifyEvent', () => {
   it.each([
@@ -137,5 +139,34 @@ describe('KeyedSignal', () => {
     await expect(w).resolves.toBe('aborted')
     await expect(s.wait('a', 60_000, ac.signal)).resolves.toBe('aborted')
     expect(s.size).toBe(0)
+  })
+})
+
+describe('EpochTracker', () => {
+  const m = (epoch: string, lossAtMs: number) => ({ epoch, lossAtMs })
+
+  it('counts a loss once, however late the replies from before it are noted', () => {
+    const t = new EpochTracker(m('a', 0))
+    expect(t.note(m('a', 0))).toBe('same')
+    expect(t.note(m('b', 1000))).toBe('lost')
+    // Replies issued before the flush, noted after: stale, and the current epoch stays b.
+    expect(t.note(m('a', 0))).toBe('stale')
+    expect(t.note(m('a', 0))).toBe('stale')
+    expect(t.current).toEqual(m('b', 1000))
+    expect(t.note(m('b', 1000))).toBe('same')
+    // A second loss, and late replies of both earlier epochs.
+    expect(t.note(m('c', 2000))).toBe('lost')
+    expect(t.note(m('b', 1000))).toBe('stale')
+    expect(t.note(m('a', 0))).toBe('stale')
+    expect(t.current.lossAtMs).toBe(2000)
+  })
+
+  it('remembers a bounded number of replaced epochs', () => {
+    const t = new EpochTracker(m('e0', 0))
+    for (let i = 1; i <= 100; i++) expect(t.note(m(`e${i}`, i))).toBe('lost')
+    expect(t.note(m('e99', 99))).toBe('stale')
+    expect(t.note(m('e36', 36))).toBe('stale')
+    // Older than the last 64 replaced: forgotten (a reply is never that late).
+    expect(t.note(m('e35', 35))).toBe('lost')
   })
 })
