@@ -27,18 +27,19 @@ export function trimSamples(samples: RateSample[], windowMs = RATE_WINDOW_MS): R
   return samples.slice(i)
 }
 
+/** Index of the first sample within `windowMs` of the newest (-1 when there are none). */
+function windowStart(samples: readonly RateSample[], windowMs: number): number {
+  const last = samples[samples.length - 1]
+  return last ? samples.findIndex((s) => s[0] >= last[0] - windowMs) : -1
+}
+
 /** Rows per second over the samples' span (at most the window), or null with fewer than two samples a moment apart. */
 export function recentRate(samples: readonly RateSample[], windowMs = RATE_WINDOW_MS): number | null {
-  const last = samples[samples.length - 1]
-  if (!last) return null
-  let first: RateSample | undefined
-  for (const s of samples) {
-    if (s[0] >= last[0] - windowMs) {
-      first = s
-      break
-    }
-  }
-  if (!first || last[0] - first[0] < 500) return null
+  const from = windowStart(samples, windowMs)
+  if (from < 0) return null
+  const first = samples[from]!
+  const last = samples[samples.length - 1]!
+  if (last[0] - first[0] < 500) return null
   return Math.max(0, (last[1] - first[1]) / ((last[0] - first[0]) / 1000))
 }
 
@@ -49,12 +50,11 @@ export function recentRate(samples: readonly RateSample[], windowMs = RATE_WINDO
  * not move it. Null with fewer than two samples a moment apart.
  */
 export function heldRate(samples: readonly RateSample[], windowMs = RATE_WINDOW_MS): number | null {
-  const last = samples[samples.length - 1]
-  if (!last) return null
-  const from = samples.findIndex((s) => s[0] >= last[0] - windowMs)
+  const from = windowStart(samples, windowMs)
+  if (from < 0) return null
   const spans: Array<readonly [rate: number, ms: number]> = []
   let total = 0
-  for (let i = Math.max(1, from + 1); i < samples.length; i++) {
+  for (let i = from + 1; i < samples.length; i++) {
     const ms = samples[i]![0] - samples[i - 1]![0]
     if (ms <= 0) continue
     spans.push([Math.max(0, (samples[i]![1] - samples[i - 1]![1]) / (ms / 1000)), ms])
@@ -74,12 +74,12 @@ export function heldRate(samples: readonly RateSample[], windowMs = RATE_WINDOW_
  * The rate an ETA is projected at. Unthrottled: the window's average (the
  * machine sets the pace, stalls included). Throttled: the rate held for most
  * of the window, never above the limit; a job that cannot reach its limit is
- * projected at what it holds.
+ * projected at what it holds. `average` is `recentRate(samples)`, passed when
+ * the caller has it already.
  */
-export function projectedRate(samples: readonly RateSample[], maxRowsPerSecond: number | null, windowMs = RATE_WINDOW_MS): number | null {
-  const average = recentRate(samples, windowMs)
+export function projectedRate(samples: readonly RateSample[], maxRowsPerSecond: number | null, average = recentRate(samples)): number | null {
   if (maxRowsPerSecond === null || average === null) return average
-  const held = heldRate(samples, windowMs)
+  const held = heldRate(samples)
   return held === null ? average : Math.min(maxRowsPerSecond, held)
 }
 

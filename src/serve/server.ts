@@ -75,7 +75,7 @@ function sseFrame(event: string, s: PollSnapshot): string {
 /**
  * Starts the status server on its own runtime's sources.
  * @throws ShardkitError `USAGE` for a bad --listen, or a non-loopback address without a token
- * @example const s = await startStatusServer(rt, { listen: '127.0.0.1:9400' }); console.log(s.url)
+ * @example const { url, close } = await startStatusServer(rt, { listen: '127.0.0.1:9400' }) // url: http://127.0.0.1:9400
  */
 export async function startStatusServer(rt: Runtime, opts: StatusServerOptions = {}): Promise<StatusServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:9400')

@@ -31,7 +31,7 @@ export interface StatusOptions {
 
 /**
  * Reads the whole status. Never throws for a source that does not answer.
- * @example const doc = await readStatus(rt); console.log(doc.stage.stage, doc.backfill.percent)
+ * @example const { stage, backfill } = await readStatus(rt) // stage.stage 'dual-write', backfill.percent 42.5
  */
 export async function readStatus(rt: Runtime, opts: StatusOptions = {}): Promise<StatusDocument> {
   const t0 = performance.now()

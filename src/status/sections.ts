@@ -102,8 +102,7 @@ export function backfillSection(cps: Read<Map<string, Checkpoint>>, settings: Jo
     if (rate === null) w.rowsPerSecond = 'measuring: fewer than two reports since the run or its settings changed'
   } else w.rowsPerSecond = `backfill ${state}: no rows are being copied`
   // A throttled job is projected at the pace it holds (a stall in the window is not its pace).
-  const pace = state === 'running' && rate !== null ? projectedRate(p!.samples, p!.maxRowsPerSecond) : rate
-  const eta = complete ? 0 : state === 'running' ? etaSeconds(rowsDone, rowsTotal, pace) : null
+  const eta = complete ? 0 : state === 'running' ? etaSeconds(rowsDone, rowsTotal, rate === null ? null : projectedRate(p!.samples, p!.maxRowsPerSecond, rate)) : null
   if (eta === null) w.etaSeconds = state === 'paused' ? 'paused: no ETA until resumed' : state !== 'running' ? `backfill ${state}` : rate === 0 ? 'no rows copied in the last minute' : (w.rowsPerSecond ?? w.rowsTotal ?? 'no rate yet')
   const etaAt = eta === null ? null : new Date(Date.now() + eta * 1000).toISOString()
   if (etaAt === null) w.etaAt = w.etaSeconds!
